@@ -1,0 +1,101 @@
+"""What a node backend is: how a lab's nodes come to exist, are entered, and go away.
+
+The pyinfra deploys and the verify suites are the same on every backend; only this
+interface differs (network namespaces, Docker containers).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from ..model.lab import Lab, Node
+
+# Inside every node (container or namespace) the lab keeps its state here:
+# compiled objects, pid files, the responder. Private to the node.
+NODE_STATE_DIR = "/run/cnilab"
+
+
+class BackendError(RuntimeError):
+    """The backend cannot work here; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Removed:
+    kind: str  # "netns", "container", "network", "mount", "process", "dir"
+    name: str
+
+
+def run(argv: list[str], check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+    p = subprocess.run(argv, capture_output=True, input=input)
+    if check and p.returncode != 0:
+        raise BackendError(f"{' '.join(argv)} failed: {p.stderr.decode(errors='replace').strip()}")
+    return p
+
+
+def require_tools(*tools: str, hint: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise BackendError(f"missing {', '.join(missing)}: {hint}")
+
+
+class NodeBackend(ABC):
+    name: str
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise BackendError when this backend cannot run here (no root, no daemon, no tool)."""
+
+    @abstractmethod
+    def node_exists(self, lab_name: str, node: str) -> bool: ...
+
+    @abstractmethod
+    def create_node(self, lab: Lab, node: Node) -> None:
+        """Make the node: its network stack on the lab's underlay, eth0 = node IP, bpffs, /run."""
+
+    @abstractmethod
+    def exec_argv(self, lab_name: str, node: str, command: str) -> list[str]:
+        """argv that runs `sh -c command` inside the node."""
+
+    def write_file(self, lab_name: str, node: str, data: bytes, remote_path: str) -> None:
+        # Streamed through the node's own shell: works the same for a container and for a
+        # namespace whose /run and /tmp are private.
+        q = shlex.quote(remote_path)
+        run(self.exec_argv(lab_name, node, f"mkdir -p \"$(dirname {q})\" && cat > {q}"), input=data)
+
+    def read_file(self, lab_name: str, node: str, remote_path: str) -> bytes:
+        return run(self.exec_argv(lab_name, node, f"cat {shlex.quote(remote_path)}")).stdout
+
+    @abstractmethod
+    def lab_nodes(self, lab_name: str) -> list[str]:
+        """Nodes of this lab that exist now, found by the lab's name (no declaration needed)."""
+
+    @abstractmethod
+    def remove_node(self, lab_name: str, node: str) -> list[Removed]:
+        """Remove one node with its pods, processes, pins and mounts."""
+
+    @abstractmethod
+    def lab_exists(self, lab_name: str) -> bool:
+        """Anything of this lab is on the machine (a node, the underlay, its state)."""
+
+    @abstractmethod
+    def destroy_lab(self, lab_name: str) -> list[Removed]:
+        """Remove everything the lab made on this machine; safe on a half-made or absent lab."""
+
+    def run_in(self, lab_name: str, node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(self.exec_argv(lab_name, node, command), check=check)
+
+
+def get_backend(name: str) -> NodeBackend:
+    if name == "netns":
+        from .netns import NetnsBackend
+
+        return NetnsBackend()
+    if name == "docker":
+        from .docker import DockerBackend
+
+        return DockerBackend()
+    raise BackendError(f"unknown backend {name!r}: use docker or netns")

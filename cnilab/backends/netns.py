@@ -1,0 +1,209 @@
+"""Nodes as network namespaces: the backend that needs no daemon.
+
+A node is a network namespace (`ip netns`, named like kind names its containers) plus a
+persistent mount namespace of its own, in which /sys is remounted for that network
+namespace, a bpffs is mounted at /sys/fs/bpf, and /run and /tmp are private tmpfs, so a
+node looks to `ip`, `tc`, `bpftool` and `ip netns` like a container does.
+
+Why the mount namespace: `ip netns exec` remounts /sys, so `tc ... obj` run under it pins
+maps into a throw-away bpffs and the programs silently stop sharing maps.
+
+The underlay is a bridge in a namespace of its own, `<lab>-underlay`, with no address:
+nodes have no way out of the lab.
+
+On the host the lab keeps only /run/cnilab/<lab>/ (mount namespace files), made on a
+private bind mount because `unshare --mount=FILE` refuses a shared mount.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from ..model.lab import Lab, Node
+from .base import NODE_STATE_DIR, BackendError, NodeBackend, Removed, require_tools, run
+
+ROOT = Path("/run/cnilab")
+# pyinfra runs hosts as gevent greenlets (threading is patched): nodes of one lab share
+# the underlay and the bind mount, so their creation and removal take turns.
+_LOCK = threading.RLock()
+NETNS_DIR = Path("/run/netns")
+
+
+def underlay_ns(lab_name: str) -> str:
+    return f"{lab_name}-underlay"
+
+
+def _is_mountpoint(path: Path) -> bool:
+    target = str(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+class NetnsBackend(NodeBackend):
+    name = "netns"
+
+    def check(self) -> None:
+        if os.geteuid() != 0:
+            raise BackendError("the netns backend needs root: run as root (sudo)")
+        require_tools("ip", "nsenter", "unshare", "mount", hint="install iproute2 and util-linux (apt-get install iproute2 util-linux)")
+
+    # --- paths ------------------------------------------------------------------------
+
+    def lab_dir(self, lab_name: str) -> Path:
+        return ROOT / lab_name
+
+    def mount_file(self, lab_name: str, node: str) -> Path:
+        return self.lab_dir(lab_name) / "mnt" / node
+
+    # --- nodes ------------------------------------------------------------------------
+
+    def node_exists(self, lab_name: str, node: str) -> bool:
+        return (NETNS_DIR / node).exists() and _is_mountpoint(self.mount_file(lab_name, node))
+
+    def exec_argv(self, lab_name: str, node: str, command: str) -> list[str]:
+        return [
+            "nsenter",
+            f"--mount={self.mount_file(lab_name, node)}",
+            f"--net={NETNS_DIR / node}",
+            "--",
+            "sh",
+            "-c",
+            command,
+        ]
+
+    def _ensure_root(self) -> None:
+        ROOT.mkdir(mode=0o700, exist_ok=True)
+        if not _is_mountpoint(ROOT):
+            run(["mount", "--bind", str(ROOT), str(ROOT)])
+            run(["mount", "--make-private", str(ROOT)])
+
+    def _ensure_underlay(self, lab: Lab) -> None:
+        ul = underlay_ns(lab.name)
+        if (NETNS_DIR / ul).exists():
+            return
+        run(["ip", "netns", "add", ul])
+        run(["ip", "-n", ul, "-batch", "-"], input=b"link set lo up\nlink add br0 type bridge\nlink set br0 up\n")
+
+    def create_node(self, lab: Lab, node: Node) -> None:
+        with _LOCK:
+            self._create_node(lab, node)
+
+    def _create_node(self, lab: Lab, node: Node) -> None:
+        self.check()
+        self._ensure_root()
+        self._ensure_underlay(lab)
+        # A half-made node (namespace without its mount namespace, or the reverse) is
+        # made again from nothing.
+        self._remove_node(lab.name, node.name)
+        mnt = self.mount_file(lab.name, node.name)
+        mnt.parent.mkdir(parents=True, exist_ok=True)
+        mnt.touch()
+        run(["ip", "netns", "add", node.name])
+        run(["unshare", f"--mount={mnt}", "--propagation", "private", "true"])
+        setup = " && ".join(
+            [
+                "mount -t sysfs sysfs /sys",
+                "mount -t bpf bpf /sys/fs/bpf",
+                "mount -t tmpfs -o mode=0755 tmpfs /run",
+                "mount -t tmpfs -o mode=1777 tmpfs /tmp",
+                f"mkdir -p {NODE_STATE_DIR} /run/netns",
+                "ip link set lo up",
+            ]
+        )
+        run(self.exec_argv(lab.name, node.name, setup))
+        port = f"n{node.index}"
+        ul = underlay_ns(lab.name)
+        run(["ip", "-n", ul, "link", "del", port], check=False)
+        run(
+            ["ip", "-n", ul, "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", node.mac, "netns", node.name]
+        )
+        run(["ip", "-n", ul, "link", "set", port, "master", "br0", "up"])
+        run(
+            ["ip", "-n", node.name, "-batch", "-"],
+            input=f"addr add {node.ip}/{lab.underlay.prefixlen} dev eth0\nlink set eth0 up\n".encode(),
+        )
+
+    def lab_nodes(self, lab_name: str) -> list[str]:
+        d = self.lab_dir(lab_name) / "mnt"
+        return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+    def lab_exists(self, lab_name: str) -> bool:
+        return self.lab_dir(lab_name).exists() or (NETNS_DIR / underlay_ns(lab_name)).exists()
+
+    def labs(self) -> list[str]:
+        return sorted(p.name for p in ROOT.iterdir() if p.is_dir()) if ROOT.is_dir() else []
+
+    # --- teardown -----------------------------------------------------------------------
+
+    def _pids_in(self, lab_name: str, node: str) -> set[int]:
+        """Processes in the node's network namespace and in its pods' namespaces."""
+        pids: set[int] = set()
+        p = run(["ip", "netns", "pids", node], check=False)
+        pids.update(int(x) for x in p.stdout.split())
+        if _is_mountpoint(self.mount_file(lab_name, node)):
+            p = run(
+                self.exec_argv(lab_name, node, "for n in $(ls /run/netns 2>/dev/null); do ip netns pids $n; done"),
+                check=False,
+            )
+            pids.update(int(x) for x in p.stdout.split())
+        pids.discard(os.getpid())
+        return pids
+
+    def _remove_node(self, lab_name: str, node: str) -> list[Removed]:
+        removed: list[Removed] = []
+        # Only processes inside this lab's namespaces: the responders and any capture the
+        # suite left running. Every one of them was started by this project.
+        pids = self._pids_in(lab_name, node) if (NETNS_DIR / node).exists() else set()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                removed.append(Removed("process", str(pid)))
+            except ProcessLookupError:
+                pass
+        for pid in pids:
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.01)
+        mnt = self.mount_file(lab_name, node)
+        if _is_mountpoint(mnt):
+            run(["umount", str(mnt)])
+            removed.append(Removed("mount", str(mnt)))
+        if mnt.exists():
+            mnt.unlink()
+        if (NETNS_DIR / node).exists():
+            run(["ip", "netns", "del", node])
+            removed.append(Removed("netns", node))
+        return removed
+
+    def destroy_lab(self, lab_name: str) -> list[Removed]:
+        with _LOCK:
+            return self._destroy_lab(lab_name)
+
+    def _destroy_lab(self, lab_name: str) -> list[Removed]:
+        removed: list[Removed] = []
+        for node in self.lab_nodes(lab_name):
+            removed += self._remove_node(lab_name, node)
+        ul = underlay_ns(lab_name)
+        if (NETNS_DIR / ul).exists():
+            run(["ip", "netns", "del", ul])
+            removed.append(Removed("netns", ul))
+        d = self.lab_dir(lab_name)
+        if d.exists():
+            for sub in sorted(d.rglob("*"), reverse=True):
+                sub.rmdir() if sub.is_dir() else sub.unlink()
+            d.rmdir()
+            removed.append(Removed("dir", str(d)))
+        if ROOT.is_dir() and not any(ROOT.iterdir()):
+            if _is_mountpoint(ROOT):
+                run(["umount", str(ROOT)])
+            ROOT.rmdir()
+        return removed
+
+    def remove_node(self, lab_name: str, node: str) -> list[Removed]:
+        with _LOCK:
+            return self._remove_node(lab_name, node)

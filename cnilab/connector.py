@@ -1,0 +1,119 @@
+"""`@cnilab/<declaration>`: a pyinfra connector whose hosts are the nodes of a lab.
+
+    pyinfra -y inventories/cilium_vxlan.py deploys/up.py [--data backend=netns]
+
+`make_names_data` turns one declaration into one host per node, named as kind names
+them. Commands run inside the node through its backend (`nsenter` into a namespace
+node, `docker exec` into a container node). Connecting only checks that the backend can
+work here; nodes are made and removed by operations (`cnilab.operations.node`), so a
+teardown never makes a node, and a node that does not exist yet reads as empty.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyinfra import logger
+from pyinfra.api import QuoteString, StringCommand
+from pyinfra.api.exceptions import ConnectError, InventoryError
+from pyinfra.api.state import StateStage
+from pyinfra.api.util import get_file_io
+from pyinfra.connectors.base import BaseConnector
+from pyinfra.connectors.local import LocalConnector
+from pyinfra.connectors.util import CommandOutput, OutputLine, extract_control_arguments, make_unix_command_for_host
+
+from .backends.base import BackendError, NodeBackend, get_backend
+from .model import DeclarationError, load_lab, resolve_declaration
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+    from pyinfra.api.state import State
+
+
+def backend_for(host: Host) -> NodeBackend:
+    """`--data backend=...` wins over the declaration's `backend:`."""
+    return get_backend(host.data.get("backend") or host.data.get("cnilab_backend"))
+
+
+class LabNodeConnector(BaseConnector):
+    handles_execution = True
+
+    def __init__(self, state: State, host: Host):
+        super().__init__(state, host)
+        self.local = LocalConnector(state, host)
+        self.backend: NodeBackend | None = None
+
+    @staticmethod
+    def make_names_data(name: str | None = None):
+        if not name:
+            raise InventoryError("@cnilab needs a lab declaration: @cnilab/inventories/cilium_vxlan.yaml")
+        try:
+            path = resolve_declaration(name)
+            lab = load_lab(path)
+        except DeclarationError as e:
+            raise InventoryError(str(e)) from None
+        for node in lab.nodes:
+            data = {
+                "cnilab_declaration": str(path.resolve()),
+                "cnilab_lab": lab.name,
+                "cnilab_node": node.name,
+                "cnilab_backend": lab.decl.backend,
+            }
+            yield node.name, data, ["cnilab", node.role.replace("-", "_")]
+
+    @property
+    def lab_name(self) -> str:
+        return self.host.data.cnilab_lab
+
+    @property
+    def node(self) -> str:
+        return self.host.data.cnilab_node
+
+    def connect(self) -> None:
+        self.local.connect()
+        try:
+            self.backend = backend_for(self.host)
+            self.backend.check()
+        except BackendError as e:
+            raise ConnectError(str(e)) from None
+
+    def _missing(self) -> bool:
+        return not self.backend.node_exists(self.lab_name, self.node)
+
+    def run_shell_command(self, command, print_output: bool = False, print_input: bool = False, **arguments):
+        local_arguments = extract_control_arguments(arguments)
+        if self._missing():
+            if self.state.current_stage != StateStage.Execute:
+                # Before `up` has made the node there is nothing in it: every fact is empty.
+                return True, CommandOutput([])
+            return False, CommandOutput(
+                [OutputLine("stderr", f"node {self.node} of lab {self.lab_name} does not exist (run deploys/up.py)")]
+            )
+        command = make_unix_command_for_host(self.state, self.host, command, **arguments)
+        argv = self.backend.exec_argv(self.lab_name, self.node, command.get_raw_value())
+        logger.debug("--> Running in node %s: %s", self.node, command)
+        node_command = StringCommand(*argv[:-1], QuoteString(argv[-1]))
+        return self.local.run_shell_command(
+            node_command, print_output=print_output, print_input=print_input, **local_arguments
+        )
+
+    def put_file(self, filename_or_io, remote_filename, remote_temp_filename=None, print_output=False, print_input=False, **kwargs):
+        with get_file_io(filename_or_io) as f:
+            data = f.read()
+        if isinstance(data, str):
+            data = data.encode()
+        try:
+            self.backend.write_file(self.lab_name, self.node, data, remote_filename)
+        except BackendError as e:
+            raise OSError(str(e)) from None
+        return True
+
+    def get_file(self, remote_filename, filename_or_io, remote_temp_filename=None, print_output=False, print_input=False, **kwargs):
+        try:
+            data = self.backend.read_file(self.lab_name, self.node, remote_filename)
+        except BackendError as e:
+            raise OSError(str(e)) from None
+        with get_file_io(filename_or_io, "wb") as f:
+            f.write(data)
+        return True
+

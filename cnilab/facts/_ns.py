@@ -1,0 +1,13 @@
+"""Facts about a pod read from its node: `ip -n <pod>` / `ip netns exec <pod>`."""
+
+from __future__ import annotations
+
+import shlex
+
+
+def ip(netns: str | None) -> str:
+    return f"ip -n {shlex.quote(netns)}" if netns else "ip"
+
+
+def exec_in(netns: str | None) -> str:
+    return f"ip netns exec {shlex.quote(netns)} " if netns else ""

@@ -1,0 +1,26 @@
+"""Pinned BPF maps, from `bpftool -j map dump`."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra.api import FactBase
+
+from ..bpf import maps
+
+
+class MapEntries(FactBase):
+    """
+    The raw entries of a pinned map, ``{key_bytes: value_bytes}`` (per-CPU maps: a tuple of
+    per-CPU values); ``None`` when the map is not pinned (its programs are not loaded yet).
+    """
+
+    def command(self, map_name):
+        path = shlex.quote(f"{maps.PIN_DIR}/{map_name}")
+        return f"if [ -e {path} ]; then bpftool -j map dump pinned {path}; else echo null; fi"
+
+    def process(self, output):
+        text = "\n".join(output).strip()
+        if text in ("", "null"):
+            return None
+        return {e.key: e.value if e.values is None else e.values for e in maps.parse_dump(text)}

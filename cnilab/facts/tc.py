@@ -1,0 +1,104 @@
+"""tc clsact qdiscs and BPF filters, from `tc -j`."""
+
+from __future__ import annotations
+
+import json
+
+from pyinfra.api import FactBase
+
+from ..backends.base import NODE_STATE_DIR
+
+ATTACH_DIR = f"{NODE_STATE_DIR}/tc"
+
+
+class BpfFilters(FactBase):
+    """
+    BPF filters on the clsact hooks of every link of the node:
+
+    .. code:: python
+
+        {("cilium_vxlan", "egress"): [{"pref": 1, "handle": "0x1", "name": "bpf_overlay.o:[to-overlay]",
+                                       "id": 8264, "prog": "cil_to_overlay", "tag": "5f26d5ede04f0820",
+                                       "jited": True, "direct_action": True}]}
+
+    Hooks without a BPF filter map to an empty list.
+    """
+
+    @staticmethod
+    def default():
+        return {}
+
+    def command(self):
+        # One line per hook: "<dev> <dir> <json>".
+        return (
+            "for d in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do "
+            "for dir in ingress egress; do printf '%s %s ' $d $dir; "
+            "tc -j filter show dev $d $dir 2>/dev/null | tr -d '\\n'; echo; done; done"
+        )
+
+    def process(self, output):
+        hooks = {}
+        for line in output:
+            dev, direction, rest = (line.split(" ", 2) + ["", ""])[:3]
+            if not dev:
+                continue
+            filters = []
+            for f in json.loads(rest or "[]"):
+                opts = f.get("options")
+                if f.get("kind") != "bpf" or not opts:
+                    continue
+                prog = opts.get("prog", {})
+                filters.append(
+                    {
+                        "pref": f.get("pref"),
+                        "handle": opts.get("handle"),
+                        "name": opts.get("bpf_name"),
+                        "id": prog.get("id"),
+                        "prog": prog.get("name"),
+                        "tag": prog.get("tag"),
+                        "jited": bool(prog.get("jited")),
+                        "direct_action": bool(opts.get("direct-action")),
+                    }
+                )
+            hooks[(dev, direction)] = filters
+        return hooks
+
+
+class AttachRecords(FactBase):
+    """
+    What the lab attached last, per hook: ``{("cilium_vxlan", "egress"): {"hash": "ab12...", "id": 8264}}``.
+
+    A filter is ours and current when its program id is the one recorded with the
+    content hash of the object we want there.
+    """
+
+    @staticmethod
+    def default():
+        return {}
+
+    def command(self):
+        return f"cd {ATTACH_DIR} 2>/dev/null && for f in *; do [ -f \"$f\" ] && printf '%s %s\\n' \"$f\" \"$(cat \"$f\")\"; done; true"
+
+    def process(self, output):
+        records = {}
+        for line in output:
+            parts = line.split()
+            if len(parts) != 3 or "." not in parts[0]:
+                continue
+            dev, direction = parts[0].rsplit(".", 1)
+            records[(dev, direction)] = {"hash": parts[1], "id": int(parts[2]) if parts[2].isdigit() else None}
+        return records
+
+
+class BpfObjects(FactBase):
+    """Content hashes of the compiled objects present in the node: ``{"ab12...", ...}``."""
+
+    @staticmethod
+    def default():
+        return set()
+
+    def command(self):
+        return f"ls {NODE_STATE_DIR}/bpf 2>/dev/null || true"
+
+    def process(self, output):
+        return {line.strip() for line in output if line.strip()}

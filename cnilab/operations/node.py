@@ -1,0 +1,46 @@
+"""Lab nodes: a container or a namespace node comes to exist, or goes away.
+
+These run on the controller (the node cannot make itself), as FunctionCommands at
+execution time, and only when the node's existence differs from what is asked.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import FunctionCommand, operation
+
+from ..connector import backend_for
+from ..context import lab_of, node_of
+
+
+@operation()
+def present():
+    """The node exists on the lab's underlay with its node IP, bpffs and private /run."""
+    backend = backend_for(host)
+    lab, node = lab_of(host), node_of(host)
+    if backend.node_exists(lab.name, node.name):
+        host.noop(f"node {node.name} exists")
+        return
+    yield FunctionCommand(backend.create_node, (lab, node), {})
+
+
+@operation()
+def absent():
+    """The node is gone, with its pods, processes, pins and mounts."""
+    backend = backend_for(host)
+    lab_name, node = host.data.cnilab_lab, host.data.cnilab_node
+    if not backend.node_exists(lab_name, node) and node not in backend.lab_nodes(lab_name):
+        host.noop(f"node {node} does not exist")
+        return
+    yield FunctionCommand(backend.remove_node, (lab_name, node), {})
+
+
+@operation(_set_in_op=False)
+def lab_absent():
+    """Whatever else the lab made (its underlay, its state directory) is gone. Run once."""
+    backend = backend_for(host)
+    lab_name = host.data.cnilab_lab
+    if not backend.lab_exists(lab_name):
+        host.noop(f"lab {lab_name} has nothing left")
+        return
+    yield FunctionCommand(backend.destroy_lab, (lab_name,), {})

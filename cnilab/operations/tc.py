@@ -1,0 +1,69 @@
+"""BPF programs on tc clsact hooks."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host, state
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.api.state import StateStage
+
+from ..datapath import Program, missing_devices, programs
+from ..facts.ip import Links
+from ..facts.tc import ATTACH_DIR, AttachRecords, BpfFilters, BpfObjects
+
+
+def _current(p: Program, filters: dict, records: dict) -> bool:
+    """Ours and up to date: one filter, named as wanted, whose program we attached from this object."""
+    hook = p.hook
+    cur = filters.get((hook.dev, hook.direction), [])
+    rec = records.get((hook.dev, hook.direction))
+    return (
+        len(cur) == 1
+        and cur[0]["name"] == hook.name
+        and cur[0]["direct_action"]
+        and rec is not None
+        and rec["hash"] == p.digest
+        and rec["id"] == cur[0]["id"]
+    )
+
+
+@operation()
+def bpf_programs(lab, node: str):
+    """
+    Each hook of the node runs its program, compiled for the node's live ifindexes: the
+    object is copied to the node if missing, attached, and the attachment recorded.
+    """
+    links = host.get_fact(Links)
+    missing = missing_devices(lab, node, links)
+    if missing:
+        if state.current_stage == StateStage.Execute:
+            raise OperationError(f"cannot attach the datapath: devices {', '.join(missing)} do not exist")
+        yield StringCommand(f": compile and attach the datapath once {', '.join(missing)} exist")
+        return
+    wanted = programs(lab, node, links)
+    objects = host.get_fact(BpfObjects)
+    filters = host.get_fact(BpfFilters)
+    records = host.get_fact(AttachRecords)
+    stale = [p for p in wanted if not _current(p, filters, records)]
+    if not stale:
+        host.noop(f"{len(wanted)} BPF programs are attached")
+        return
+    uploaded = set()
+    for p in stale:
+        if p.digest not in objects and p.node_object not in uploaded:
+            uploaded.add(p.node_object)
+            yield FileUploadCommand(str(p.local_object), p.node_object)
+    lines = [f"mkdir -p {ATTACH_DIR}"]
+    for p in stale:
+        dev, direction = shlex.quote(p.hook.dev), p.hook.direction
+        record = shlex.quote(f"{ATTACH_DIR}/{p.hook.dev}.{direction}")
+        lines += [
+            f"tc qdisc replace dev {dev} clsact",
+            # pref 1 handle 1, as Cilium attaches them: the line reads like the seed's.
+            f"tc filter replace dev {dev} {direction} pref 1 handle 1 bpf da obj {shlex.quote(p.node_object)} sec {p.hook.section}",
+            f"id=$(tc filter show dev {dev} {direction} | sed -n 's/.* id \\([0-9]*\\) .*/\\1/p')",
+            f'echo "{p.digest} $id" > {record}',
+        ]
+    yield StringCommand("set -e\n" + "\n".join(lines))

@@ -1,0 +1,70 @@
+"""A pod's workload: answers any HTTP request on port 80 like the seed's nettool image,
+
+    PodName: evescn-qff5p | PodIP: eth0 10.0.2.210/32
+
+Standard library only: it runs inside the node (a Debian container or a namespace on the
+host) and is copied there as one file. Usage:
+
+    python3 responder.py cnilab-responder --name POD --ip 10.0.2.210/32 --port 80 --pidfile F
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import threading
+
+
+def serve(name: str, ip: str, port: int, pidfile: str | None) -> None:
+    body = f"PodName: {name} | PodIP: eth0 {ip}\n".encode()
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(128)
+    # The pid file appears only once the port is bound: its presence means "ready".
+    if pidfile:
+        tmp = f"{pidfile}.tmp"
+        with open(tmp, "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(tmp, pidfile)
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data and b"\n\n" not in data and len(data) < 65536:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(response)
+            except OSError:
+                pass
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mark", help="cnilab-responder, so a process list tells ours apart")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--ip", required=True)
+    ap.add_argument("--port", type=int, default=80)
+    ap.add_argument("--pidfile")
+    a = ap.parse_args()
+    serve(a.name, a.ip, a.port, a.pidfile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The Cilium datapath of one node, as Cilium 1.13's agent sets it up.
+
+Devices: the cilium_host/cilium_net veth pair with ARP off and the router IP /32 on
+cilium_host, cilium_vxlan as a flow-based VXLAN device on port 8472. Routes: every pod
+CIDR via the router IP on cilium_host (remote ones with the tunnel MTU). Programs:
+bpf_host on cilium_host/cilium_net, bpf_overlay on cilium_vxlan, bpf_lxc on every
+pod's lxc. Maps: the tunnel map, the endpoint map and the ipcache.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from cnilab.bpf import maps
+from cnilab.model.lab import VXLAN_PORT, Lab
+from cnilab.operations import bpf, ip, sysctl, tc
+from cnilab.operations.ip import Link
+
+CILIUM_DEVICES = ("cilium_host", "cilium_net", "cilium_vxlan")
+
+
+def cilium_sysctls(devs: list[str]) -> dict[str, str]:
+    # What Cilium's loader sets: forward, accept packets with local sources, no rp_filter,
+    # no redirects (pods' gateway is on another link than their traffic).
+    values = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"}
+    for dev in devs:
+        values |= {
+            f"net.ipv4.conf.{dev}.rp_filter": "0",
+            f"net.ipv4.conf.{dev}.forwarding": "1",
+            f"net.ipv4.conf.{dev}.accept_local": "1",
+            f"net.ipv4.conf.{dev}.send_redirects": "0",
+        }
+    return values
+
+
+@deploy("Cilium devices")
+def cilium_devices(lab: Lab):
+    node = lab.node(host.data.cnilab_node)
+    wanted = [
+        Link("cilium_host", "veth", node.host_mac, noarp=True, peer="cilium_net", peer_mac=node.net_mac),
+    ]
+    if lab.mode.tunnelled:
+        wanted.append(Link("cilium_vxlan", "vxlan", node.vxlan_mac, vxlan_port=VXLAN_PORT))
+    ip.links(name="cilium_host/cilium_net veth pair and cilium_vxlan", wanted=wanted)
+    ip.addresses(name="Router IP on cilium_host", dev="cilium_host", wanted=[(f"{node.router_ip}/32", "link")])
+    devs = [d for d in CILIUM_DEVICES if lab.mode.tunnelled or d != "cilium_vxlan"]
+    sysctl.values(name="Cilium's sysctls", wanted=cilium_sysctls(devs))
+    ip.routes(name="Pod CIDR routes via cilium_host", wanted=lab.node_routes(node.name), own_devs=("cilium_host",))
+
+
+@deploy("Cilium BPF datapath")
+def cilium_bpf(lab: Lab):
+    name = host.data.cnilab_node
+    tc.bpf_programs(name="bpf_host, bpf_overlay and bpf_lxc on their hooks", lab=lab, node=name)
+    bpf.map_entries(name="cilium_tunnel_map: remote pod CIDRs", map_name=maps.TUNNEL_MAP, wanted=lab.tunnel_entries(name))
+    bpf.map_entries(name="cilium_ipcache: identities", map_name=maps.IPCACHE_MAP, wanted=lab.ipcache_entries(name))
+    bpf.endpoint_entries(name="cilium_lxc: local endpoints", wanted=lab.endpoint_entries(name))

@@ -1,0 +1,18 @@
+"""Lab nodes: made before anything runs in them, removed with everything in them."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from cnilab.operations import node
+
+
+@deploy("Lab node")
+def node_up():
+    node.present(name="Node exists on the lab underlay")
+
+
+@deploy("Lab teardown")
+def node_down():
+    node.absent(name="Node is gone (pods, processes, pins, mounts)")
+    node.lab_absent(name="Underlay and lab state are gone", _run_once=True)
