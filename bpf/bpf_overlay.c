@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* cnilab: the overlay datapath on cilium_vxlan.  Needs node_config.h. */
+#include "lib/common.h"
+
+#include "node_config.h"
+
+#include "lib/maps.h"
+#include "lib/metrics.h"
+#include "lib/eth.h"
+#include "lib/ipv4.h"
+#include "lib/encap.h"
+#include "lib/local_delivery.h"
+
+/* A decapsulated packet from another node: deliver it to its pod, or to
+ * the node's stack through cilium_host when it is for the router IP.
+ */
+static __always_inline int handle_ipv4_from_overlay(struct __sk_buff *ctx)
+{
+	union macaddr host_mac = HOST_IFINDEX_MAC;
+	struct endpoint_info *ep;
+	struct iphdr *ip4;
+	int ret;
+
+	ret = ipv4_load_header(ctx, &ip4);
+	if (ret < 0)
+		return ret;
+
+	ep = lookup_ip4_endpoint(ip4->daddr);
+	if (!ep)
+		return CTX_ACT_OK;
+	if (ep->flags & ENDPOINT_F_HOST) {
+		ret = eth_store_daddr(ctx, host_mac.addr);
+		if (ret < 0)
+			return ret;
+		return bpf_redirect(HOST_IFINDEX, BPF_F_INGRESS);
+	}
+	return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER);
+}
+
+/* Attached at tc ingress of cilium_vxlan: every packet the device
+ * decapsulated, with its tunnel key (VNI = the sender's identity).
+ */
+__section("from-overlay")
+int cil_from_overlay(struct __sk_buff *ctx)
+{
+	struct bpf_tunnel_key key = {};
+	__u16 proto;
+	int ret = CTX_ACT_OK;
+
+	/* Every packet received on a flow-based device carries a tunnel key;
+	 * one without cannot be attributed to a sender, Cilium drops it.
+	 * The identity would feed ingress policy, which cnilab does not
+	 * enforce.
+	 */
+	if (ctx_get_tunnel_key(ctx, &key) < 0) {
+		ret = DROP_NO_TUNNEL_KEY;
+		goto out;
+	}
+	if (!validate_ethertype(ctx, &proto))
+		goto out;
+	if (proto == bpf_htons(ETH_P_IP))
+		ret = handle_ipv4_from_overlay(ctx);
+out:
+	return ctx_finish(ctx, ret, METRIC_INGRESS, OBS_FROM_OVERLAY);
+}
+
+/* Attached at tc egress of cilium_vxlan: packets from-container and
+ * from-host redirected here, their tunnel key already set.  Nothing to do
+ * but count them.
+ */
+__section("to-overlay")
+int cil_to_overlay(struct __sk_buff *ctx)
+{
+	return ctx_finish(ctx, CTX_ACT_OK, METRIC_EGRESS, OBS_TO_OVERLAY);
+}
+
+char __license[] __section("license") = "Dual BSD/GPL";

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* cnilab: delivery to endpoints of this node (cilium_lxc). */
+#ifndef __LIB_LOCAL_DELIVERY_H_
+#define __LIB_LOCAL_DELIVERY_H_
+
+#include "common.h"
+#include "maps.h"
+#include "eth.h"
+#include "ipv4.h"
+
+static __always_inline struct endpoint_info *lookup_ip4_endpoint(__u32 addr)
+{
+	struct endpoint_key key = {
+		.ip4 = addr,
+		.family = ENDPOINT_KEY_IPV4,
+	};
+
+	return bpf_map_lookup_elem(&cilium_lxc, &key);
+}
+
+enum delivery_mode {
+	/* From an ingress hook (lxc, cilium_vxlan): straight into the pod's
+	 * namespace, skipping the host-side veth's own transmit path.
+	 */
+	DELIVER_TO_PEER,
+	/* From an egress hook (cilium_host): bpf_redirect_peer only works at
+	 * ingress, so transmit on the host-side lxc device instead.
+	 */
+	DELIVER_VIA_LXC,
+};
+
+/* Route @ip4 to endpoint @ep as a router would: TTL-1, source MAC = the
+ * lxc's, destination MAC = the pod's.  @ip4 must come from
+ * ipv4_load_header() with no helper call in between.
+ */
+static __always_inline int ipv4_local_delivery(struct __sk_buff *ctx,
+					       struct iphdr *ip4,
+					       const struct endpoint_info *ep,
+					       enum delivery_mode mode)
+{
+	int ret;
+
+	ret = ipv4_dec_ttl(ip4);
+	if (ret < 0)
+		return ret;
+	ret = eth_rewrite_macs(ctx, (const __u8 *)&ep->node_mac,
+			       (const __u8 *)&ep->mac);
+	if (ret < 0)
+		return ret;
+	if (mode == DELIVER_TO_PEER)
+		return bpf_redirect_peer(ep->ifindex, 0);
+	return bpf_redirect(ep->ifindex, 0);
+}
+
+#endif /* __LIB_LOCAL_DELIVERY_H_ */

@@ -1,0 +1,126 @@
+"""Compile the datapath objects, cached by content.
+
+``compile_object("bpf_overlay", {"node_config.h": text})`` returns
+``$CNILAB_CACHE/bpf/<sha256>/bpf_overlay.o``.  The hash covers the clang
+version, the flags, every file under ``bpf/`` and the given headers, so an
+unchanged lab compiles nothing.  Objects keep their Cilium names because
+``tc filter show`` prints the object's basename (``bpf_overlay.o:[to-overlay]``).
+The rendered headers are kept beside the object for whoever wants to read them.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pathlib
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+BPF_DIR = REPO_ROOT / "bpf"
+PROGRAMS = ("bpf_lxc", "bpf_overlay", "bpf_host")
+REQUIRED_HEADERS = {
+    "bpf_lxc": ("node_config.h", "ep_config.h"),
+    "bpf_overlay": ("node_config.h",),
+    "bpf_host": ("node_config.h",),
+}
+BASE_CFLAGS = ("-O2", "-g", "-target", "bpf", "-Wall", "-Werror")
+INSTALL_HINT = "apt-get install clang llvm libbpf-dev"
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9_]+\.h$")
+
+
+class CompileError(RuntimeError):
+    """clang is missing or refused a program."""
+
+
+def cache_root() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("CNILAB_CACHE", "/var/cache/cnilab")) / "bpf"
+
+
+@functools.lru_cache(maxsize=None)
+def _clang_version(clang: str) -> str:
+    out = subprocess.run([clang, "--version"], capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+@functools.lru_cache(maxsize=None)
+def _multiarch_include() -> str:
+    """Where asm/types.h lives (/usr/include/x86_64-linux-gnu on Debian)."""
+    gcc = shutil.which("gcc")
+    if gcc:
+        out = subprocess.run([gcc, "-print-multiarch"], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.strip():
+            return f"/usr/include/{out.stdout.strip()}"
+    return f"/usr/include/{platform.machine()}-linux-gnu"
+
+
+def _find_clang() -> str:
+    clang = shutil.which("clang")
+    if clang is None:
+        raise CompileError(f"clang not found in PATH: the BPF datapath needs it ({INSTALL_HINT})")
+    return clang
+
+
+def cflags() -> list[str]:
+    """Flags common to every object (the per-compile -I for headers comes on top)."""
+    return [*BASE_CFLAGS, "-I", _multiarch_include(), "-I", str(BPF_DIR)]
+
+
+def source_digest(clang_version: str, flags: list[str], headers: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+
+    def feed(tag: str, data: bytes) -> None:
+        digest.update(tag.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+
+    feed("clang", clang_version.encode())
+    feed("flags", "\0".join(flags).encode())
+    for path in sorted(p for p in BPF_DIR.rglob("*") if p.is_file()):
+        feed(f"src:{path.relative_to(BPF_DIR).as_posix()}", path.read_bytes())
+    for name in sorted(headers):
+        feed(f"hdr:{name}", headers[name].encode())
+    return digest.hexdigest()
+
+
+def _check_inputs(program: str, headers: dict[str, str]) -> None:
+    if program not in PROGRAMS:
+        raise ValueError(f"program: must be one of {', '.join(PROGRAMS)}: {program!r}")
+    for name in headers:
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"headers: not a plain header file name: {name!r}")
+    missing = [h for h in REQUIRED_HEADERS[program] if h not in headers]
+    if missing:
+        raise ValueError(f"headers: {program} needs {', '.join(missing)}")
+
+
+def compile_object(program: str, headers: dict[str, str]) -> pathlib.Path:
+    """Return the path of ``<program>.o`` built from bpf/<program>.c and ``headers``.
+
+    Compiles only when no object for the same inputs is cached.  Safe against
+    parallel callers: each compiles in its own temporary directory and moves
+    the result into place with an atomic rename.
+    """
+    _check_inputs(program, headers)
+    clang = _find_clang()
+    flags = cflags()
+    target_dir = cache_root() / source_digest(_clang_version(clang), flags, headers)
+    target = target_dir / f"{program}.o"
+    if target.is_file():
+        return target
+
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=target_dir.parent) as tmp:
+        tmp_dir = pathlib.Path(tmp)
+        for name, text in headers.items():
+            (tmp_dir / name).write_text(text)
+        obj = tmp_dir / f"{program}.o"
+        cmd = [clang, *flags, "-I", str(tmp_dir), "-c", str(BPF_DIR / f"{program}.c"), "-o", str(obj)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise CompileError(f"clang failed on {program}.c:\n{result.stderr.strip()}\ncommand: {' '.join(cmd)}")
+        for name in headers:
+            os.replace(tmp_dir / name, target_dir / name)
+        os.replace(obj, target)
+    return target
