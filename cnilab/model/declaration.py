@@ -142,6 +142,13 @@ class CiliumValues(_Open):
             ipaddress.IPv4Network(v, strict=True)
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_service_host(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "k8sServiceHost" in data:
+            raise ValueError("k8sServiceHost is the control-plane's IP, filled in when rendering: remove it")
+        return data
+
     @model_validator(mode="after")
     def _modes(self) -> CiliumValues:
         if self.tunnel == "disabled" and not self.ipv4NativeRoutingCIDR:
