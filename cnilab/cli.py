@@ -1,0 +1,146 @@
+"""`cnilab`: a thin wrapper over the commands a user can also run by hand.
+
+    cnilab validate FILE...          check declarations, touch nothing
+    cnilab render LAB [-o DIR]       kind spec, Helm values, workloads, install.sh
+    cnilab up LAB [--backend B]      = pyinfra -y inventories/LAB.py deploys/up.py [--data backend=B]
+    cnilab verify LAB [PYTEST ARGS]  = pytest verify/ --lab LAB
+    cnilab down LAB [--backend B]    = pyinfra -y inventories/LAB.py deploys/down.py
+    cnilab status LAB                which backend runs it, its nodes and pods
+    cnilab exec LAB NODE [-p POD] -- CMD...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .model import REPO_ROOT, DeclarationError, load_lab, resolve_declaration
+
+INVENTORY_PY = 'from pathlib import Path\nnodes = [f"@cnilab/{Path(__file__).with_suffix(\'.yaml\')}"]\n'
+
+
+def _inventory(lab_arg: str) -> Path:
+    """The pyinfra inventory for a declaration: its .py beside it, or one made for it."""
+    decl = resolve_declaration(lab_arg)
+    inv = decl.with_suffix(".py")
+    if inv.exists():
+        return inv
+    tmp = Path(tempfile.mkdtemp(prefix="cnilab-inv-"))
+    (tmp / decl.name).write_text(decl.read_text())
+    (tmp / f"{decl.stem}.py").write_text(INVENTORY_PY)
+    return tmp / f"{decl.stem}.py"
+
+
+def _pyinfra(lab_arg: str, deploy: str, backend: str | None) -> int:
+    argv = [sys.executable, "-m", "pyinfra", "-y", str(_inventory(lab_arg)), str(REPO_ROOT / "deploys" / deploy)]
+    if backend:
+        argv += ["--data", f"backend={backend}"]
+    return subprocess.call(argv, cwd=REPO_ROOT)
+
+
+def cmd_validate(a) -> int:
+    bad = 0
+    for f in a.files:
+        try:
+            lab = load_lab(f)
+        except DeclarationError as e:
+            print(f"{e}", file=sys.stderr)
+            bad += 1
+        else:
+            print(f"{f}: OK ({lab.name}: {len(lab.nodes)} nodes, {len(lab.pods)} pods, {len(lab.services)} services)")
+    return 1 if bad else 0
+
+
+def cmd_render(a) -> int:
+    from .render import write_rendered
+
+    lab = load_lab(a.lab)
+    out = Path(a.output or f"build/{lab.decl_name}")
+    for p in write_rendered(lab, out):
+        print(p)
+    return 0
+
+
+def cmd_status(a) -> int:
+    from .verify import LabNotRunning, find_backend
+
+    lab = load_lab(a.lab)
+    try:
+        backend = find_backend(lab)
+    except LabNotRunning as e:
+        print(e)
+        return 1
+    running = backend.lab_nodes(lab.name)
+    print(f"lab {lab.decl_name}: cluster {lab.name} on {backend.name}")
+    for n in lab.nodes:
+        state = "up" if backend.node_exists(lab.name, n.name) else ("half-made" if n.name in running else "missing")
+        pods = ", ".join(f"{p.name} {p.ip}" for p in lab.pods_on(n.name)) or "-"
+        print(f"  {n.name:<50} {state:<9} {n.ip}  {n.pod_cidr}  router {n.router_ip}  pods: {pods}")
+    return 0
+
+
+def cmd_exec(a) -> int:
+    from .verify import LabNotRunning, find_backend
+
+    lab = load_lab(a.lab)
+    try:
+        backend = find_backend(lab)
+    except LabNotRunning as e:
+        print(e, file=sys.stderr)
+        return 1
+    node = a.node if a.node in {n.name for n in lab.nodes} else f"{lab.name}-{a.node}"
+    command = " ".join(a.command)
+    if a.pod:
+        command = f"ip netns exec {a.pod} {command}"
+    argv = backend.exec_argv(lab.name, node, command)
+    os.execvp(argv[0], argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="cnilab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("validate", help="check declarations without touching the machine")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("render", help="render the kind spec, Helm values and install script")
+    p.add_argument("lab")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_render)
+    for name, deploy in (("up", "up.py"), ("down", "down.py")):
+        p = sub.add_parser(name, help=f"pyinfra deploys/{deploy}")
+        p.add_argument("lab")
+        p.add_argument("--backend", choices=["docker", "netns"])
+        p.set_defaults(func=lambda a, d=deploy: _pyinfra(a.lab, d, a.backend))
+    p = sub.add_parser("verify", help="pytest verify/ --lab LAB")
+    p.add_argument("lab")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    p.set_defaults(
+        func=lambda a: subprocess.call(
+            [sys.executable, "-m", "pytest", str(REPO_ROOT / "verify"), "--lab", a.lab, *a.pytest_args], cwd=REPO_ROOT
+        )
+    )
+    p = sub.add_parser("status", help="which backend runs the lab, its nodes and pods")
+    p.add_argument("lab")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("exec", help="run a command in a node (or in a pod with -p)")
+    p.add_argument("lab")
+    p.add_argument("node", help="node name or its kind suffix: control-plane, worker, worker2")
+    p.add_argument("-p", "--pod")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_exec)
+    a = ap.parse_args(argv)
+    if getattr(a, "command", None) and a.command[:1] == ["--"]:
+        a.command = a.command[1:]
+    try:
+        return a.func(a)
+    except DeclarationError as e:
+        print(e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
