@@ -24,3 +24,17 @@ class MapEntries(FactBase):
         if text in ("", "null"):
             return None
         return {e.key: e.value if e.values is None else e.values for e in maps.parse_dump(text)}
+
+
+class PinnedMaps(FactBase):
+    """Names of the maps pinned where tc pins them: ``{"cilium_lxc", "cilium_tunnel_map", ...}``."""
+
+    @staticmethod
+    def default():
+        return set()
+
+    def command(self):
+        return f"ls {maps.PIN_DIR} 2>/dev/null || true"
+
+    def process(self, output):
+        return {line.strip() for line in output if line.strip()}

@@ -257,7 +257,9 @@ def _check_selector(selector: LabelSelector, template: PodTemplate, name: str) -
     labels = template.metadata.labels if template.metadata else {}
     for k, v in selector.matchLabels.items():
         if labels.get(k) != v:
-            raise ValueError(f"selector {k}={v} of {name} does not match its template's labels {labels}")
+            raise ValueError(
+                f"spec.selector.matchLabels {k}={v} of {name} does not match spec.template.metadata.labels {labels}"
+            )
 
 
 class ServicePort(_Open):
@@ -280,6 +282,15 @@ class Service(_Open):
     kind: Literal["Service"]
     metadata: Metadata
     spec: ServiceSpec
+
+    @model_validator(mode="after")
+    def _unique_ports(self) -> Service:
+        seen = set()
+        for i, p in enumerate(self.spec.ports):
+            if (p.port, p.protocol) in seen:
+                raise ValueError(f"spec.ports[{i}]: port {p.port}/{p.protocol} is listed twice")
+            seen.add((p.port, p.protocol))
+        return self
 
 
 WORKLOAD_KINDS: dict[str, type[BaseModel]] = {
@@ -321,12 +332,12 @@ class Declaration(_Strict):
         out = []
         for i, manifest in enumerate(v):
             if not isinstance(manifest, dict):
-                raise ValueError(f"workloads[{i}] must be a Kubernetes manifest (a mapping)")
+                raise ValueError(f"[{i}] must be a Kubernetes manifest (a mapping)")
             kind = manifest.get("kind")
             model = WORKLOAD_KINDS.get(kind)
             if model is None:
                 raise ValueError(
-                    f"workloads[{i}]: kind {kind!r} is not supported; use one of {', '.join(WORKLOAD_KINDS)}"
+                    f"[{i}]: kind {kind!r} is not supported; use one of {', '.join(WORKLOAD_KINDS)}"
                 )
             try:
                 out.append(model.model_validate(manifest))
@@ -365,9 +376,12 @@ def _first_error(e: ValidationError) -> str:
         msg = "unknown key (remove it or check its spelling)"
     elif err["type"] == "missing":
         msg = "is required"
-    elif err["type"] == "literal_error":
+    elif err["type"] in ("literal_error", "greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         got = err.get("input")
         msg = f"{msg} (got {got!r})"
+    if where and msg.startswith("["):
+        # workloads[2] (Pod) spec.containers: ... from the per-manifest validation
+        return f"{where}{msg}"
     return f"{where}: {msg}" if where else msg
 
 

@@ -433,18 +433,30 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
     svc_alloc = ids.HostAllocator(service_cidr, [service_cidr.network_address + 1])
     node_ports: dict[int, str] = {}
     services: list[ServiceInstance] = []
+    # ClusterIPs a Service asks for first, so an allocated one never takes them.
+    cluster_ips: dict[IP4, str] = {service_cidr.network_address + 1: "the kubernetes Service"}
+    chosen: dict[tuple[str, str], IP4] = {}
+    for w in decl.workloads:
+        if not isinstance(w, Service) or not w.spec.clusterIP:
+            continue
+        try:
+            ip = IP4(w.spec.clusterIP)
+        except ValueError:
+            raise DeclarationError(f"{where}: Service {w.metadata.name}: spec.clusterIP {w.spec.clusterIP!r} is not an IPv4 address") from None
+        if ip not in service_cidr:
+            raise DeclarationError(f"{where}: Service {w.metadata.name}: spec.clusterIP {ip} is outside kind.networking.serviceSubnet {service_cidr}")
+        if ip in (service_cidr.network_address, service_cidr.broadcast_address):
+            raise DeclarationError(f"{where}: Service {w.metadata.name}: spec.clusterIP {ip} is not a host address of kind.networking.serviceSubnet {service_cidr}")
+        if ip in cluster_ips:
+            raise DeclarationError(f"{where}: Service {w.metadata.name}: spec.clusterIP {ip} is already used by {cluster_ips[ip]}")
+        cluster_ips[ip] = f"Service {w.metadata.name}"
+        chosen[(w.metadata.namespace, w.metadata.name)] = ip
+        svc_alloc.taken.add(int(ip) - int(service_cidr.network_address))
     for w in decl.workloads:
         if not isinstance(w, Service):
             continue
-        if w.spec.clusterIP:
-            try:
-                ip = IP4(w.spec.clusterIP)
-            except ValueError:
-                raise DeclarationError(f"{where}: Service {w.metadata.name}: spec.clusterIP {w.spec.clusterIP!r} is not an IPv4 address") from None
-            if ip not in service_cidr:
-                raise DeclarationError(f"{where}: Service {w.metadata.name}: spec.clusterIP {ip} is outside kind.networking.serviceSubnet {service_cidr}")
-            svc_alloc.taken.add(int(ip) - int(service_cidr.network_address))
-        else:
+        ip = chosen.get((w.metadata.namespace, w.metadata.name))
+        if ip is None:
             ip = svc_alloc.allocate(cluster, w.metadata.namespace, w.metadata.name)
         ports = []
         for p in w.spec.ports:

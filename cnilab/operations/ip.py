@@ -71,6 +71,11 @@ def links(wanted: list[Link], netns: str | None = None):
             lines.append(f"link set {link.name} arp {'off' if link.noarp else 'on'} up")
         if link.kind == "veth" and link.peer and link.peer_netns is None:
             peer = have.get(link.peer)
+            if peer is not None and not wrong_kind:
+                if link.peer_mac and peer["mac"] != link.peer_mac:
+                    lines.append(f"link set {link.peer} address {link.peer_mac}")
+                if peer["mtu"] != link.mtu:
+                    lines.append(f"link set {link.peer} mtu {link.mtu}")
             if peer is None or wrong_kind or peer["noarp"] != link.noarp or not peer["up"]:
                 lines.append(f"link set {link.peer} arp {'off' if link.noarp else 'on'} up")
     if lines:

@@ -9,9 +9,14 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.api.state import StateStage
 
+from ..bpf import maps
 from ..datapath import Program, missing_devices, programs
+from ..facts.bpf import PinnedMaps
 from ..facts.ip import Links
 from ..facts.tc import ATTACH_DIR, AttachRecords, BpfFilters, BpfObjects
+
+
+SHARED_MAPS = {maps.TUNNEL_MAP, maps.ENDPOINTS_MAP, maps.IPCACHE_MAP, maps.METRICS_MAP}
 
 
 def _current(p: Program, filters: dict, records: dict) -> bool:
@@ -46,7 +51,10 @@ def bpf_programs(lab, node: str):
     objects = host.get_fact(BpfObjects)
     filters = host.get_fact(BpfFilters)
     records = host.get_fact(AttachRecords)
-    stale = [p for p in wanted if not _current(p, filters, records)]
+    # A map whose pin is gone is lost to every program: attach them all again so they
+    # share the new one.
+    pins_lost = not SHARED_MAPS <= host.get_fact(PinnedMaps)
+    stale = [p for p in wanted if pins_lost or not _current(p, filters, records)]
     if not stale:
         host.noop(f"{len(wanted)} BPF programs are attached")
         return
