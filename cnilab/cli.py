@@ -7,6 +7,8 @@
     cnilab down LAB [--backend B]    = pyinfra -y inventories/LAB.py deploys/down.py
     cnilab status LAB                which backend runs it, its nodes and pods
     cnilab exec LAB NODE [-p POD] -- CMD...
+    cnilab bpf LAB NODE tunnel|endpoint|ipcache   a map, as `cilium bpf <map> list` prints it
+    cnilab bench [--quick] [--runs N]  lab lifecycle timings on each backend
 """
 
 from __future__ import annotations
@@ -100,6 +102,29 @@ def cmd_exec(a) -> int:
     os.execvp(argv[0], argv)
 
 
+def cmd_bpf(a) -> int:
+    from .bpf import maps
+    from .listing import LISTS
+    from .verify import LabNotRunning, find_backend
+
+    lab = load_lab(a.lab)
+    try:
+        backend = find_backend(lab)
+    except LabNotRunning as e:
+        print(e, file=sys.stderr)
+        return 1
+    node = a.node if a.node in {n.name for n in lab.nodes} else f"{lab.name}-{a.node}"
+    map_name, parse, fmt = LISTS[a.map]
+    p = subprocess.run(
+        backend.exec_argv(lab.name, node, f"bpftool -j map dump pinned {maps.PIN_DIR}/{map_name}"), capture_output=True, text=True
+    )
+    if p.returncode != 0:
+        print(f"{node}: {p.stderr.strip()}", file=sys.stderr)
+        return 1
+    print(fmt(parse(p.stdout)), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="cnilab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -132,6 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-p", "--pod")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_exec)
+    p = sub.add_parser("bpf", help="list a map as `cilium bpf <map> list` does")
+    p.add_argument("lab")
+    p.add_argument("node", help="node name or its kind suffix: control-plane, worker, worker2")
+    p.add_argument("map", choices=["tunnel", "endpoint", "ipcache"])
+    p.add_argument("list", nargs="?", choices=["list"], help="(as in `cilium bpf tunnel list`)")
+    p.set_defaults(func=cmd_bpf)
+    p = sub.add_parser("bench", help="time up / no-op up / verify / down on each backend")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="one run each")
+    p.add_argument("--backend", action="append", choices=["netns", "docker"])
+    p.add_argument("--json", default="build/bench.json")
+    p.set_defaults(func=lambda a: __import__("cnilab.bench", fromlist=["main"]).main(a.runs, a.quick, a.backend, a.json))
     a = ap.parse_args(argv)
     if getattr(a, "command", None) and a.command[:1] == ["--"]:
         a.command = a.command[1:]

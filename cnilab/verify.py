@@ -9,7 +9,7 @@ needs nothing else.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import testinfra
@@ -62,8 +62,17 @@ def find_backend(lab: Lab) -> NodeBackend:
 class RunningLab:
     lab: Lab
     backend: NodeBackend
+    _hosts: dict = field(default_factory=dict, repr=False)
 
     def host(self, node: str) -> testinfra.host.Host:
+        if node not in self._hosts:
+            self._hosts[node] = self._make_host(node)
+        return self._hosts[node]
+
+    def _make_host(self, node: str) -> testinfra.host.Host:
+        if self.backend.name == "docker":
+            # testinfra's own docker:// hosts: the same as against a real kind node.
+            return testinfra.get_host(f"docker://{node}")
         return testinfra.host.Host(LabNodeBackend(self.backend, self.lab.name, node))
 
     def fact(self, node: str, fact_cls, **kwargs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
 
 from cnilab.operations import node
@@ -16,3 +17,6 @@ def node_up():
 def node_down():
     node.absent(name="Node is gone (pods, processes, pins, mounts)")
     node.lab_absent(name="Underlay and lab state are gone", _run_once=True)
+    # --data purge_image=1: the node image goes too (it is only a cache).
+    if host.data.get("purge_image"):
+        node.image_absent(name="Node image is gone", _run_once=True)

@@ -5,51 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 
-import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-INVENTORY_PY = 'from pathlib import Path\nnodes = [f"@cnilab/{Path(__file__).with_suffix(\'.yaml\')}"]\n'
-
-
-def private_lab(tmp_path: Path, seed: str, cluster: str, underlay: str, backend: str) -> Path:
-    """A copy of inventories/<seed>.yaml under another cluster name and underlay, so a test
-    never touches a lab the user has running. Returns the inventory .py path."""
-    data = yaml.safe_load((REPO / "inventories" / f"{seed}.yaml").read_text())
-    data["kind"]["name"] = cluster
-    data["underlay"] = underlay
-    data["backend"] = backend
-    (tmp_path / f"{cluster}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    inv = tmp_path / f"{cluster}.py"
-    inv.write_text(INVENTORY_PY)
-    return inv
-
-
-def pyinfra(inventory: Path, deploy: str, *extra: str) -> subprocess.CompletedProcess:
-    p = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", str(inventory), str(REPO / "deploys" / deploy), *extra],
-        capture_output=True, text=True, cwd=REPO, timeout=900,
-    )  # fmt: skip
-    return p
-
-
-def totals(output: str) -> dict[str, int]:
-    """pyinfra's closing `Grand total` line: ops, success (changes), error, no change."""
-    m = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
-    assert m, f"no results table in pyinfra's output:\n{output[-3000:]}"
-    num = lambda s: 0 if s == "-" else int(s)  # noqa: E731
-    return {"ops": int(m[1]), "changed": num(m[2]), "error": num(m[3]), "unchanged": num(m[4])}
-
-
-def verify(declaration: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(REPO / "verify"), "--lab", str(declaration), "-q", "-p", "no:cacheprovider", *extra],
-        capture_output=True, text=True, cwd=REPO, timeout=900,
-    )  # fmt: skip
+from cnilab.drive import private_lab, pyinfra, totals, verify  # noqa: F401  (re-exported for the tests)
 
 
 def _out(*argv: str) -> str:

@@ -6,7 +6,6 @@ cached afterwards) and are skipped, with the reason, only when no daemon answers
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess

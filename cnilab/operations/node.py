@@ -44,3 +44,14 @@ def lab_absent():
         host.noop(f"lab {lab_name} has nothing left")
         return
     yield FunctionCommand(backend.destroy_lab, (lab_name,), {})
+
+
+@operation()
+def image_absent():
+    """No cnilab node image is left (the cache Docker labs start from). Run once."""
+    from .. import image
+
+    if not image.docker_available() or not image.node_images():
+        host.noop("no node image")
+        return
+    yield FunctionCommand(image.purge_node_images, (), {})

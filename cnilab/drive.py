@@ -1,0 +1,51 @@
+"""Driving a lab the way a user does (the pyinfra and pytest commands), for tests and benchmarks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .model import REPO_ROOT
+
+INVENTORY_PY = 'from pathlib import Path\nnodes = [f"@cnilab/{Path(__file__).with_suffix(\'.yaml\')}"]\n'
+
+
+def private_lab(directory: Path, seed: str, cluster: str, underlay: str, backend: str) -> Path:
+    """A copy of inventories/<seed>.yaml under another cluster name and underlay (so it never
+    touches a lab the user runs), with its pyinfra inventory. Returns the inventory path."""
+    data = yaml.safe_load((REPO_ROOT / "inventories" / f"{seed}.yaml").read_text())
+    data["kind"]["name"] = cluster
+    data["underlay"] = underlay
+    data["backend"] = backend
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{cluster}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    inv = directory / f"{cluster}.py"
+    inv.write_text(INVENTORY_PY)
+    return inv
+
+
+def pyinfra(inventory: Path, deploy: str, *extra: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", str(inventory), str(REPO_ROOT / "deploys" / deploy), *extra],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout,
+    )  # fmt: skip
+
+
+def totals(output: str) -> dict[str, int]:
+    """pyinfra's closing `Grand total` line: ops, changed, error, unchanged."""
+    m = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    if not m:
+        raise AssertionError(f"no results table in pyinfra's output:\n{output[-3000:]}")
+    num = lambda s: 0 if s == "-" else int(s)  # noqa: E731
+    return {"ops": int(m[1]), "changed": num(m[2]), "error": num(m[3]), "unchanged": num(m[4])}
+
+
+def verify(declaration: Path, *extra: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO_ROOT / "verify"), "--lab", str(declaration), "-q", "-p", "no:cacheprovider", *extra],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout,
+    )  # fmt: skip
