@@ -44,6 +44,24 @@ def _pyinfra(lab_arg: str, deploy: str, backend: str | None) -> int:
     return subprocess.call(argv, cwd=REPO_ROOT)
 
 
+class _NotRunning(Exception):
+    pass
+
+
+def _running(lab_arg: str):
+    from .verify import LabNotRunning, find_backend
+
+    lab = load_lab(lab_arg)
+    try:
+        return lab, find_backend(lab)
+    except LabNotRunning as e:
+        raise _NotRunning(str(e)) from None
+
+
+def _node(lab, arg: str) -> str:
+    return arg if arg in {n.name for n in lab.nodes} else f"{lab.name}-{arg}"
+
+
 def cmd_validate(a) -> int:
     bad = 0
     for f in a.files:
@@ -68,14 +86,7 @@ def cmd_render(a) -> int:
 
 
 def cmd_status(a) -> int:
-    from .verify import LabNotRunning, find_backend
-
-    lab = load_lab(a.lab)
-    try:
-        backend = find_backend(lab)
-    except LabNotRunning as e:
-        print(e)
-        return 1
+    lab, backend = _running(a.lab)
     running = backend.lab_nodes(lab.name)
     print(f"lab {lab.decl_name}: cluster {lab.name} on {backend.name}")
     for n in lab.nodes:
@@ -86,15 +97,8 @@ def cmd_status(a) -> int:
 
 
 def cmd_exec(a) -> int:
-    from .verify import LabNotRunning, find_backend
-
-    lab = load_lab(a.lab)
-    try:
-        backend = find_backend(lab)
-    except LabNotRunning as e:
-        print(e, file=sys.stderr)
-        return 1
-    node = a.node if a.node in {n.name for n in lab.nodes} else f"{lab.name}-{a.node}"
+    lab, backend = _running(a.lab)
+    node = _node(lab, a.node)
     command = " ".join(a.command)
     if a.pod:
         command = f"ip netns exec {a.pod} {command}"
@@ -105,15 +109,9 @@ def cmd_exec(a) -> int:
 def cmd_bpf(a) -> int:
     from .bpf import maps
     from .listing import LISTS
-    from .verify import LabNotRunning, find_backend
 
-    lab = load_lab(a.lab)
-    try:
-        backend = find_backend(lab)
-    except LabNotRunning as e:
-        print(e, file=sys.stderr)
-        return 1
-    node = a.node if a.node in {n.name for n in lab.nodes} else f"{lab.name}-{a.node}"
+    lab, backend = _running(a.lab)
+    node = _node(lab, a.node)
     map_name, parse, fmt = LISTS[a.map]
     p = subprocess.run(
         backend.exec_argv(lab.name, node, f"bpftool -j map dump pinned {maps.PIN_DIR}/{map_name}"), capture_output=True, text=True
@@ -155,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lab")
     p.add_argument("node", help="node name or its kind suffix: control-plane, worker, worker2")
     p.add_argument("-p", "--pod")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs="+", help="the command; put -- before it when it has options")
     p.set_defaults(func=cmd_exec)
     p = sub.add_parser("bpf", help="list a map as `cilium bpf <map> list` does")
     p.add_argument("lab")
@@ -170,13 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default="build/bench.json")
     p.set_defaults(func=lambda a: __import__("cnilab.bench", fromlist=["main"]).main(a.runs, a.quick, a.backend, a.json))
     a = ap.parse_args(argv)
-    if getattr(a, "command", None) and a.command[:1] == ["--"]:
-        a.command = a.command[1:]
     try:
         return a.func(a)
     except DeclarationError as e:
         print(e, file=sys.stderr)
         return 2
+    except _NotRunning as e:
+        print(e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
