@@ -7,8 +7,9 @@ def test_cilium_host_and_net_are_a_veth_pair_without_arp(running_lab, node):
     links = running_lab.fact(node, Links)
     for dev, peer in (("cilium_host", "cilium_net"), ("cilium_net", "cilium_host")):
         assert dev in links, f"{node}: no {dev} (links: {sorted(links)})"
-        got = {k: links[dev][k] for k in ("kind", "peer", "noarp", "up")}
-        assert got == {"kind": "veth", "peer": peer, "noarp": True, "up": True}, f"{node} {dev}: {got}"
+        got = {k: links[dev][k] for k in ("kind", "peer", "noarp", "up", "mtu")}
+        want = {"kind": "veth", "peer": peer, "noarp": True, "up": True, "mtu": 1500}
+        assert got == want, f"{node} {dev}: expected {want}, got {got}"
 
 
 def test_router_ip_on_cilium_host(running_lab, lab, node):
