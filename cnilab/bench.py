@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import drive
 
-LABS = {"netns": ("cnilab-bench-ns", "172.26.0.0/16"), "docker": ("cnilab-bench-dk", "172.27.0.0/16")}
+LABS = {"netns": ("cnilab-bench-ns", "192.168.206.0/24"), "docker": ("cnilab-bench-dk", "192.168.207.0/24")}
 STEPS = ("up_cold_cache", "up", "noop_up", "verify", "down")
 
 

@@ -38,7 +38,7 @@ def _lab(tmp_path_factory, backend, cluster, underlay):
 
 @pytest.fixture(scope="module")
 def netns_lab(tmp_path_factory):
-    inv = _lab(tmp_path_factory, "netns", "cnilab-t-drift", "172.23.0.0/16")
+    inv = _lab(tmp_path_factory, "netns", "cnilab-t-drift", "192.168.203.0/24")
     yield inv
     down = pyinfra(inv, "down.py")
     assert down.returncode == 0, dump(down)
@@ -77,7 +77,7 @@ def test_up_heals_a_removed_node_namespace(netns_lab):
 @pytest.mark.skipif(not docker_available(), reason="no Docker daemon answers")
 def test_up_heals_a_removed_or_stopped_node_container(tmp_path_factory):
     cluster = "cnilab-t-drift-dk"
-    inv = _lab(tmp_path_factory, "docker", cluster, "172.24.0.0/16")
+    inv = _lab(tmp_path_factory, "docker", cluster, "192.168.204.0/24")
     try:
         for how in (["rm", "-f"], ["stop", "-t", "0"]):
             subprocess.run(["docker", *how, f"{cluster}-{W}"], check=True, capture_output=True)

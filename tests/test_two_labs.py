@@ -15,8 +15,8 @@ BACKENDS = [
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_labs_side_by_side(tmp_path, backend):
-    big = private_lab(tmp_path / "big", "cilium_vxlan", f"cnilab-t-big-{backend[:2]}", "172.28.0.0/16", backend)
-    small = private_lab(tmp_path / "small", "cilium_vxlan_small", f"cnilab-t-small-{backend[:2]}", "172.29.0.0/16", backend)
+    big = private_lab(tmp_path / "big", "cilium_vxlan", f"cnilab-t-big-{backend[:2]}", "192.168.208.0/24", backend)
+    small = private_lab(tmp_path / "small", "cilium_vxlan_small", f"cnilab-t-small-{backend[:2]}", "192.168.209.0/24", backend)
     try:
         for inv in (big, small):
             up = pyinfra(inv, "up.py")

@@ -8,9 +8,9 @@ import pytest
 from labs import docker_available, dump, leftovers, private_lab, pyinfra, totals, verify
 
 BACKENDS = [
-    pytest.param("netns", "cnilab-t-ns", "172.21.0.0/16", id="netns"),
+    pytest.param("netns", "cnilab-t-ns", "192.168.201.0/24", id="netns"),
     pytest.param(
-        "docker", "cnilab-t-dk", "172.22.0.0/16", id="docker",
+        "docker", "cnilab-t-dk", "192.168.202.0/24", id="docker",
         marks=pytest.mark.skipif(not docker_available(), reason="no Docker daemon answers"),
     ),
 ]  # fmt: skip

@@ -1,6 +1,9 @@
-"""Encapsulation on the wire (seed 000's capture): a cross-node ping leaves the source node's
-eth0 as UDP 8472 whose VNI is the source pod's security identity, and the inner frame
-keeps the pod's own MACs (pod eth0 -> its lxc), in both directions."""
+"""What crosses the underlay between nodes.
+
+Tunnel labs (seed 000's capture): a cross-node ping leaves the source node's eth0 as UDP
+8472 whose VNI is the source pod's security identity, and the inner frame keeps the pod's
+own MACs (pod eth0 -> its lxc), in both directions. Native-routing labs (seed 004): the
+same ping crosses as plain IP between the pods' own addresses, nothing encapsulated."""
 
 import base64
 import io
@@ -24,17 +27,10 @@ def _cross_node_pair(lab):
     return None
 
 
-def test_vxlan_vni_is_the_source_identity_and_inner_macs_are_the_pods(running_lab, lab):
-    if not lab.mode.tunnelled:
-        pytest.skip("not a tunnel lab")
-    pair = _cross_node_pair(lab)
-    if pair is None:
-        pytest.skip("no two pods on different nodes")
-    src, dst = pair
-    # The capture filter cannot see inside VXLAN, so take the first 2 encapsulated frames
-    # after tcpdump is listening: the echo request and its reply.
+def _capture(running_lab, src, dst, capture_filter: str) -> list:
+    """The first two frames on the source node's eth0 matching the filter, around one ping."""
     cmd = (
-        "f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 2 -w $f/cap.pcap udp port 8472 2>$f/err & pid=$!; "
+        f"f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 2 -w $f/cap.pcap '{capture_filter}' 2>$f/err & pid=$!; "
         "for i in $(seq 100); do grep -q listening $f/err && break; sleep 0.05; done; "
         f"ip netns exec {src.name} ping -c1 -W2 {dst.ip} >/dev/null; wait $pid; base64 -w0 $f/cap.pcap; rm -rf $f"
     )
@@ -42,6 +38,32 @@ def test_vxlan_vni_is_the_source_identity_and_inner_macs_are_the_pods(running_la
     assert out.rc == 0, f"capture on {src.node} failed: {out.stderr}"
     frames = list(PcapReader(io.BytesIO(base64.b64decode(out.stdout))))
     assert len(frames) == 2, f"expected an echo request and reply on {src.node} eth0, got {len(frames)} frames"
+    return frames
+
+
+def test_native_routing_crosses_unencapsulated(running_lab, lab):
+    if lab.mode.tunnelled:
+        pytest.skip("a tunnel lab")
+    pair = _cross_node_pair(lab)
+    if pair is None:
+        pytest.skip("no two pods on different nodes")
+    src, dst = pair
+    frames = _capture(running_lab, src, dst, f"host {src.ip} or udp port 8472")
+    got = [(f[IP].src, f[IP].dst, f.haslayer(UDP) and f[UDP].dport == 8472) for f in frames]
+    want = [(str(src.ip), str(dst.ip), False), (str(dst.ip), str(src.ip), False)]
+    assert got == want, f"on {src.node} eth0: expected {want} (plain IP between the pods), got {got}"
+
+
+def test_vxlan_vni_is_the_source_identity_and_inner_macs_are_the_pods(running_lab, lab):
+    if not lab.mode.tunnelled:
+        pytest.skip("not a tunnel lab")
+    pair = _cross_node_pair(lab)
+    if pair is None:
+        pytest.skip("no two pods on different nodes")
+    src, dst = pair
+    # The capture filter cannot see inside VXLAN: the first 2 encapsulated frames after
+    # tcpdump listens are the echo request and its reply.
+    frames = _capture(running_lab, src, dst, "udp port 8472")
     src_node, dst_node = lab.node(src.node), lab.node(dst.node)
     want = [
         # (outer src, outer dst, vni, inner src MAC, inner dst MAC, inner src IP, inner dst IP)
