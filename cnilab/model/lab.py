@@ -143,6 +143,7 @@ class CiliumMode:
     kube_proxy_replacement: str
     bpf_masquerade: bool
     cluster_name: str
+    kube_proxy: bool  # kind runs kube-proxy (kubeProxyMode is not "none")
 
     @property
     def tunnelled(self) -> bool:
@@ -482,5 +483,6 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
         kube_proxy_replacement=values.kubeProxyReplacement,
         bpf_masquerade=values.bpf.masquerade,
         cluster_name=values.cluster.name,
+        kube_proxy=decl.kind.networking.kubeProxyMode != "none",
     )
     return Lab(decl, decl_name, nodes, pods, services, identities, underlay, pool, service_cidr, mode)
