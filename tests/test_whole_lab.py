@@ -42,3 +42,18 @@ def test_seed_lab_up_verify_idempotent_down(tmp_path, backend, cluster, underlay
     again = pyinfra(inv, "down.py")
     assert again.returncode == 0 and totals(again.stdout + again.stderr)["changed"] == 0, dump(again)
     assert leftovers(cluster) == {}
+
+
+@pytest.mark.skipif(not docker_available(), reason="the declaration names docker: connecting needs a daemon")
+def test_down_finds_the_lab_on_whichever_backend_runs_it(tmp_path):
+    # Declared for Docker, brought up on namespaces with --data; a plain `down` still finds it.
+    cluster = "cnilab-t-where"
+    inv = private_lab(tmp_path, "cilium_vxlan_small", cluster, "192.168.210.0/24", "docker")
+    try:
+        up = pyinfra(inv, "up.py", "--data", "backend=netns")
+        assert up.returncode == 0, dump(up)
+        assert leftovers(cluster).get("netns"), "the lab did not come up on namespaces"
+    finally:
+        down = pyinfra(inv, "down.py")
+    assert down.returncode == 0, dump(down)
+    assert leftovers(cluster) == {}, leftovers(cluster)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
+from ..backends.base import BackendError, get_backend
 from ..connector import backend_for
 from ..context import lab_of, node_of
 
@@ -24,26 +25,43 @@ def present():
     yield FunctionCommand(backend.create_node, (lab, node), {})
 
 
+def _backends_with(lab_name: str) -> list:
+    """Every backend that holds something of the lab: teardown finds a lab wherever it runs,
+    whatever `backend:` the declaration (or --data) names now."""
+    found = []
+    for name in ("netns", "docker"):
+        try:
+            backend = get_backend(name)
+            backend.check()
+        except BackendError:
+            continue
+        if backend.lab_exists(lab_name):
+            found.append(backend)
+    return found
+
+
 @operation()
 def absent():
     """The node is gone, with its pods, processes, pins and mounts."""
-    backend = backend_for(host)
     lab_name, node = host.data.cnilab_lab, host.data.cnilab_node
-    if not backend.node_exists(lab_name, node) and node not in backend.lab_nodes(lab_name):
+    holders = [b for b in _backends_with(lab_name) if node in b.lab_nodes(lab_name)]
+    if not holders:
         host.noop(f"node {node} does not exist")
         return
-    yield FunctionCommand(backend.remove_node, (lab_name, node), {})
+    for backend in holders:
+        yield FunctionCommand(backend.remove_node, (lab_name, node), {})
 
 
-@operation(_set_in_op=False)
+@operation()
 def lab_absent():
     """Whatever else the lab made (its underlay, its state directory) is gone. Run once."""
-    backend = backend_for(host)
     lab_name = host.data.cnilab_lab
-    if not backend.lab_exists(lab_name):
+    holders = _backends_with(lab_name)
+    if not holders:
         host.noop(f"lab {lab_name} has nothing left")
         return
-    yield FunctionCommand(backend.destroy_lab, (lab_name,), {})
+    for backend in holders:
+        yield FunctionCommand(backend.destroy_lab, (lab_name,), {})
 
 
 @operation()
