@@ -7,9 +7,11 @@ import re
 
 import pytest
 
+from cnilab.facts.bpf import PinnedMaps
 from cnilab.facts.iptables import Table
 from cnilab.pytest_plugin import lab_from_config
 
+LB_MAP = "cilium_lb4_services_v2"
 ANSWER = re.compile(r"^PodName: (\S+) \| PodIP: eth0 (\S+)/32$")
 
 
@@ -37,6 +39,8 @@ def pytest_generate_tests(metafunc):
 
 def test_service_answers_from_a_backend(running_lab, lab, service_probe):
     pod, svc_name, target, _ = service_probe
+    if not lab.mode.kube_proxy and LB_MAP not in running_lab.fact(lab.pod(pod).node, PinnedMaps):
+        pytest.skip(f"kube-proxy is replaced but this lab has no BPF load balancer ({LB_MAP} is not pinned)")
     svc = next(s for s in lab.services if s.name == svc_name)
     backends = {b: str(lab.pod(b).ip) for b in svc.backends}
     out = running_lab.host(lab.pod(pod).node).run(f"ip netns exec {pod} curl -s -m3 http://{target}/")
