@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -99,9 +100,9 @@ def cmd_status(a) -> int:
 def cmd_exec(a) -> int:
     lab, backend = _running(a.lab)
     node = _node(lab, a.node)
-    command = " ".join(a.command)
+    command = shlex.join(a.command)
     if a.pod:
-        command = f"ip netns exec {a.pod} {command}"
+        command = f"ip netns exec {shlex.quote(a.pod)} {command}"
     argv = backend.exec_argv(lab.name, node, command)
     os.execvp(argv[0], argv)
 

@@ -35,6 +35,21 @@ def backend_for(host: Host) -> NodeBackend:
     return get_backend(host.data.get("backend") or host.data.get("cnilab_backend"))
 
 
+def running_elsewhere(lab_name: str, backend_name: str) -> str | None:
+    """The other backend this lab's nodes run on, if any: one lab, one place."""
+    for name in ("netns", "docker"):
+        if name == backend_name:
+            continue
+        try:
+            other = get_backend(name)
+            other.check()
+        except BackendError:
+            continue
+        if other.lab_nodes(lab_name):
+            return name
+    return None
+
+
 class LabNodeConnector(BaseConnector):
     handles_execution = True
 

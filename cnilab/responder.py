@@ -2,6 +2,10 @@
 
     PodName: evescn-qff5p | PodIP: eth0 10.0.2.210/32
 
+With --world it is the lab's outside world instead, and says who it saw:
+
+    World: 198.51.100.1 | ClientIP: 172.18.0.3
+
 Standard library only: it runs inside the node (a Debian container or a namespace on the
 host) and is copied there as one file. Usage:
 
@@ -17,13 +21,16 @@ import socket
 import threading
 
 
-def serve(name: str, ip: str, port: int, pidfile: str | None) -> None:
-    body = f"PodName: {name} | PodIP: eth0 {ip}\n".encode()
-    response = (
+def _response(body: bytes) -> bytes:
+    return (
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
+
+
+def serve(name: str, ip: str, port: int, pidfile: str | None, world: bool = False) -> None:
+    response = _response(f"PodName: {name} | PodIP: eth0 {ip}\n".encode())
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("0.0.0.0", port))
@@ -35,7 +42,8 @@ def serve(name: str, ip: str, port: int, pidfile: str | None) -> None:
             f.write(str(os.getpid()))
         os.rename(tmp, pidfile)
 
-    def answer(conn: socket.socket) -> None:
+    def answer(conn: socket.socket, peer: str) -> None:
+        reply = _response(f"World: {ip.split('/')[0]} | ClientIP: {peer}\n".encode()) if world else response
         with conn:
             conn.settimeout(5)
             try:
@@ -45,14 +53,14 @@ def serve(name: str, ip: str, port: int, pidfile: str | None) -> None:
                     if not chunk:
                         break
                     data += chunk
-                conn.sendall(response)
+                conn.sendall(reply)
             except OSError:
                 pass
 
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     while True:
-        conn, _ = srv.accept()
-        threading.Thread(target=answer, args=(conn,), daemon=True).start()
+        conn, peer = srv.accept()
+        threading.Thread(target=answer, args=(conn, peer[0]), daemon=True).start()
 
 
 def main() -> None:
@@ -62,8 +70,9 @@ def main() -> None:
     ap.add_argument("--ip", required=True)
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--pidfile")
+    ap.add_argument("--world", action="store_true", help="answer with the client's address")
     a = ap.parse_args()
-    serve(a.name, a.ip, a.port, a.pidfile)
+    serve(a.name, a.ip, a.port, a.pidfile, a.world)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,11 @@ def cilium_devices(lab: Lab):
     ip.addresses(name="Router IP on cilium_host", dev="cilium_host", wanted=[(f"{node.router_ip}/32", "link")])
     devs = [d for d in CILIUM_DEVICES if lab.mode.tunnelled or d != "cilium_vxlan"]
     sysctl.values(name="Cilium's sysctls", wanted=cilium_sysctls(devs))
-    ip.routes(name="Pod CIDR routes via cilium_host", wanted=lab.node_routes(node.name), own_devs=("cilium_host",))
+    ip.routes(
+        name="Pod CIDR routes via cilium_host, the world via eth0",
+        wanted=lab.node_routes(node.name) + lab.world_routes(),
+        own_devs=("cilium_host",),
+    )
 
 
 @deploy("Cilium BPF datapath")

@@ -11,6 +11,7 @@ from cnilab.operations import node
 @deploy("Lab node")
 def node_up():
     node.present(name="Node exists on the lab underlay")
+    node.world_present(name="The lab's world host answers on TEST-NET", _run_once=True)
 
 
 @deploy("Lab teardown")

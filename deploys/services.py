@@ -3,9 +3,10 @@ kube-proxy; Cilium's BPF load balancer where kube-proxy is replaced (bpf_program
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
 
-from cnilab.kubeproxy import nat_rules
+from cnilab.kubeproxy import cilium_masquerade_rules, nat_rules
 from cnilab.model.lab import Lab
 from cnilab.operations import iptables
 
@@ -20,3 +21,9 @@ def kube_proxy(lab: Lab):
         wanted_chains=chains if lab.mode.kube_proxy else [],
         wanted_rules=rules if lab.mode.kube_proxy else [],
     )
+
+
+@deploy("Cilium masquerade")
+def cilium_masquerade(lab: Lab):
+    chains, rules = cilium_masquerade_rules(lab, host.data.cnilab_node)
+    iptables.chains(name="CILIUM_POST_nat", table="nat", prefixes=("CILIUM_",), wanted_chains=chains, wanted_rules=rules)

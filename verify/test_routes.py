@@ -13,8 +13,9 @@ def _lines(routes: list[dict], devs: set[str]) -> set[str]:
 
 
 def test_node_routes(running_lab, lab, node):
-    want = {r.line() for r in lab.node_routes(node)}
-    devs = {r.dev for r in lab.node_routes(node)}
+    wanted = lab.node_routes(node) + lab.world_routes()
+    want = {r.line() for r in wanted}
+    devs = {r.dev for r in wanted}
     got = _lines(running_lab.fact(node, Routes), devs)
     assert got == want, f"{node}:\n missing: {sorted(want - got)}\n unexpected: {sorted(got - want)}"
 

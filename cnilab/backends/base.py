@@ -57,6 +57,14 @@ class NodeBackend(ABC):
         """Make the node: its network stack on the lab's underlay, eth0 = node IP, bpffs, /run."""
 
     @abstractmethod
+    def world_exists(self, lab: Lab) -> bool:
+        """The lab's world host is up and answering (its responder runs)."""
+
+    @abstractmethod
+    def create_world(self, lab: Lab) -> None:
+        """The world host on the underlay: TEST-NET address, a responder, no route to pods."""
+
+    @abstractmethod
     def exec_argv(self, lab_name: str, node: str, command: str) -> list[str]:
         """argv that runs `sh -c command` inside the node."""
 
@@ -87,6 +95,18 @@ class NodeBackend(ABC):
 
     def run_in(self, lab_name: str, node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
         return run(self.exec_argv(lab_name, node, command), check=check)
+
+
+def world_command(lab: Lab, responder: str, python: str, pidfile: str) -> str:
+    """Shell run inside the world host: its TEST-NET address, no default route, the responder."""
+    w = lab.world
+    return (
+        f"ip addr replace {w.ip}/32 dev lo && ip link set lo up && (ip route del default 2>/dev/null; true) && "
+        f"mkdir -p $(dirname {pidfile}) && rm -f {pidfile} && "
+        f"(setsid {python} {responder} cnilab-responder --world --name world --ip {w.ip}/32 --port 80 "
+        f"--pidfile {pidfile} </dev/null >/dev/null 2>&1 &) && "
+        f"for i in $(seq 100); do [ -s {pidfile} ] && break; sleep 0.05; done; [ -s {pidfile} ]"
+    )
 
 
 def get_backend(name: str) -> NodeBackend:

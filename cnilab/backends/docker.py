@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from pathlib import Path
 
 from .. import image
 from ..model.lab import Lab, Node
-from .base import BackendError, NodeBackend, Removed, require_tools, run
+from ..facts.node import RESPONDER_MARK
+from .base import BackendError, NodeBackend, Removed, require_tools, run, world_command
 
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL = "cnilab.lab"
 NODE_LABEL = "cnilab.node"
+ROLE_LABEL = "cnilab.role"
+WORLD_PIDFILE = "/run/cnilab/world.pid"
 _LOCK = threading.RLock()
 
 
@@ -129,9 +133,41 @@ class DockerBackend(NodeBackend):
         # MAC kind's nodes had (02:42 + IP; newer engines pick random ones).
         run(self.exec_argv(lab.name, node.name, f"ip route del default 2>/dev/null; ip link set eth0 address {node.mac}; mkdir -p /run/cnilab /run/netns"))
 
-    def lab_nodes(self, lab_name: str) -> list[str]:
-        p = _docker("ps", "-a", "--filter", f"label={LABEL}={lab_name}", "--format", "{{.Names}}", check=False)
+    def _containers(self, lab_name: str, *filters: str) -> list[str]:
+        args = ["ps", "-a", "--filter", f"label={LABEL}={lab_name}", *sum((["--filter", f] for f in filters), []), "--format", "{{.Names}}"]
+        p = _docker(*args, check=False)
         return sorted(p.stdout.split()) if p.returncode == 0 else []
+
+    def lab_nodes(self, lab_name: str) -> list[str]:
+        return self._containers(lab_name, f"label={NODE_LABEL}")
+
+    def world_exists(self, lab: Lab) -> bool:
+        running, owner = self._state(lab.world.name)
+        if not (running and owner == lab.name):
+            return False
+        p = run(self.exec_argv(lab.name, lab.world.name, f"grep -q {RESPONDER_MARK} /proc/$(cat {WORLD_PIDFILE})/cmdline"), check=False)
+        return p.returncode == 0
+
+    def create_world(self, lab: Lab) -> None:
+        self.check()
+        w = lab.world
+        with _LOCK:
+            try:
+                tag = image.ensure_node_image(log=print)
+                privileged = image.privileged_args(tag)
+            except image.NodeImageError as e:
+                raise BackendError(str(e)) from None
+            self._ensure_network(lab)
+            _docker("rm", "-f", w.name, check=False)
+            _docker(
+                "run", "-d", "--name", w.name, "--hostname", w.name,
+                "--network", self.network(lab.name), "--ip", str(w.underlay_ip),
+                "--label", f"{LABEL}={lab.name}", "--label", f"{ROLE_LABEL}=world", *privileged, tag,
+            )  # fmt: skip
+        self._pids.pop(w.name, None)
+        responder = Path(__file__).resolve().parents[1] / "responder.py"
+        self.write_file(lab.name, w.name, responder.read_bytes(), "/run/cnilab/responder.py")
+        run(self.exec_argv(lab.name, w.name, world_command(lab, "/run/cnilab/responder.py", "python3", WORLD_PIDFILE)))
 
     def remove_node(self, lab_name: str, node: str) -> list[Removed]:
         running, owner = self._state(node)
@@ -141,7 +177,7 @@ class DockerBackend(NodeBackend):
         return [Removed("container", node)]
 
     def lab_exists(self, lab_name: str) -> bool:
-        if self.lab_nodes(lab_name):
+        if self._containers(lab_name):
             return True
         p = _docker("network", "ls", "-q", "--filter", f"label={LABEL}={lab_name}", check=False)
         return bool(p.stdout.strip())
@@ -149,8 +185,9 @@ class DockerBackend(NodeBackend):
     def destroy_lab(self, lab_name: str) -> list[Removed]:
         removed: list[Removed] = []
         with _LOCK:
-            for node in self.lab_nodes(lab_name):
-                removed += self.remove_node(lab_name, node)
+            for name in self._containers(lab_name):
+                _docker("rm", "-f", name)
+                removed.append(Removed("container", name))
             p = _docker("network", "ls", "--filter", f"label={LABEL}={lab_name}", "--format", "{{.Name}}", check=False)
             for net in p.stdout.split():
                 _docker("network", "rm", net)

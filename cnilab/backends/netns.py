@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 
 from ..model.lab import Lab, Node
-from .base import NODE_STATE_DIR, BackendError, NodeBackend, Removed, require_tools, run
+from ..facts.node import RESPONDER_MARK
+from .base import NODE_STATE_DIR, BackendError, NodeBackend, Removed, require_tools, run, world_command
 
 ROOT = Path("/run/cnilab")
 # pyinfra runs hosts as gevent greenlets (threading is patched): nodes of one lab share
@@ -87,6 +89,38 @@ class NetnsBackend(NodeBackend):
             return
         run(["ip", "netns", "add", ul])
         run(["ip", "-n", ul, "-batch", "-"], input=b"link set lo up\nlink add br0 type bridge\nlink set br0 up\n")
+
+    def _world_pidfile(self, lab_name: str) -> Path:
+        return self.lab_dir(lab_name) / "world.pid"
+
+    def world_exists(self, lab: Lab) -> bool:
+        pidfile = self._world_pidfile(lab.name)
+        if not (NETNS_DIR / lab.world.name).exists() or not pidfile.exists():
+            return False
+        pid = pidfile.read_text().strip()
+        try:
+            return RESPONDER_MARK.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    def create_world(self, lab: Lab) -> None:
+        with _LOCK:
+            self.check()
+            self._ensure_root()
+            self._ensure_underlay(lab)
+            w, ul = lab.world, underlay_ns(lab.name)
+            for pid in run(["ip", "netns", "pids", w.name], check=False).stdout.split():
+                os.kill(int(pid), signal.SIGKILL)
+            run(["ip", "netns", "del", w.name], check=False)
+            run(["ip", "-n", ul, "link", "del", "world"], check=False)
+            run(["ip", "netns", "add", w.name])
+            run(["ip", "-n", ul, "link", "add", "world", "type", "veth", "peer", "name", "eth0", "address", w.mac, "netns", w.name])
+            run(["ip", "-n", ul, "link", "set", "world", "master", "br0", "up"])
+            run(["ip", "-n", w.name, "-batch", "-"], input=f"addr add {w.underlay_ip}/{lab.underlay.prefixlen} dev eth0\nlink set eth0 up\n".encode())
+            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)
+            responder = Path(__file__).resolve().parents[1] / "responder.py"
+            cmd = world_command(lab, str(responder), sys.executable, str(self._world_pidfile(lab.name)))
+            run(["ip", "netns", "exec", w.name, "sh", "-c", cmd])
 
     def create_node(self, lab: Lab, node: Node) -> None:
         with _LOCK:
@@ -188,6 +222,13 @@ class NetnsBackend(NodeBackend):
         removed: list[Removed] = []
         for node in self.lab_nodes(lab_name):
             removed += self._remove_node(lab_name, node)
+        world = f"{lab_name}-world"
+        if (NETNS_DIR / world).exists():
+            for pid in run(["ip", "netns", "pids", world], check=False).stdout.split():
+                os.kill(int(pid), signal.SIGKILL)
+                removed.append(Removed("process", pid))
+            run(["ip", "netns", "del", world])
+            removed.append(Removed("netns", world))
         ul = underlay_ns(lab_name)
         if (NETNS_DIR / ul).exists():
             run(["ip", "netns", "del", ul])

@@ -15,6 +15,7 @@ IP4 = IPv4Address
 NET4 = IPv4Network
 
 TEST_NETS = [NET4("192.0.2.0/24"), NET4("198.51.100.0/24"), NET4("203.0.113.0/24")]
+WORLD_IP = IP4("198.51.100.1")  # TEST-NET-2: never a real address
 VXLAN_PORT = 8472
 VXLAN_OVERHEAD = 50
 DEVICE_MTU = 1500
@@ -34,6 +35,21 @@ class Node:
     net_mac: str  # cilium_net
     vxlan_mac: str  # cilium_vxlan
     schedulable: bool
+
+
+@dataclass(frozen=True)
+class World:
+    """The lab's outside world: a host on the underlay holding a TEST-NET address. It knows
+    no pod CIDR, so only masqueraded pod traffic gets an answer."""
+
+    name: str
+    ip: IP4  # the TEST-NET address a pod talks to
+    underlay_ip: IP4  # its address on the nodes' underlay, their next hop to it
+    mac: str
+
+    @property
+    def prefix(self) -> NET4:
+        return NET4(f"{self.ip}/24", strict=False)
 
 
 @dataclass(frozen=True)
@@ -144,6 +160,13 @@ class CiliumMode:
     bpf_masquerade: bool
     cluster_name: str
     kube_proxy: bool  # kind runs kube-proxy (kubeProxyMode is not "none")
+    masquerade: str | None  # "bpf" | "iptables" | None
+    masquerade_exclusion: str  # never masqueraded: ipv4NativeRoutingCIDR, or the pod pool
+
+    @property
+    def host_routing(self) -> str:
+        """Cilium 1.13 routes in BPF only with kube-proxy replacement and BPF masquerade."""
+        return "bpf" if self.kube_proxy_replacement == "strict" and self.masquerade == "bpf" else "legacy"
 
     @property
     def tunnelled(self) -> bool:
@@ -162,6 +185,7 @@ class Lab:
     pod_pool: NET4
     service_cidr: NET4
     mode: CiliumMode
+    world: World
     _by_name: dict[str, Node] = field(default_factory=dict, repr=False)
 
     @property
@@ -206,6 +230,10 @@ class Lab:
                 routes.append(Route(str(n.pod_cidr), "eth0", via=str(n.ip)))
         routes.append(Route(r, "cilium_host", scope="link"))
         return routes
+
+    def world_routes(self) -> list[Route]:
+        """Not Cilium's: a node's only way off the underlay, to the lab's world host."""
+        return [Route(str(self.world.prefix), "eth0", via=str(self.world.underlay_ip))]
 
     def pod_routes(self, pod: str) -> list[Route]:
         r = str(self.node(self.pod(pod).node).router_ip)
@@ -484,5 +512,9 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
         bpf_masquerade=values.bpf.masquerade,
         cluster_name=values.cluster.name,
         kube_proxy=decl.kind.networking.kubeProxyMode != "none",
+        masquerade=("bpf" if values.bpf.masquerade else "iptables") if values.enableIPv4Masquerade else None,
+        masquerade_exclusion=values.ipv4NativeRoutingCIDR or str(pool),
     )
-    return Lab(decl, decl_name, nodes, pods, services, identities, underlay, pool, service_cidr, mode)
+    world_underlay = underlay.broadcast_address - 1
+    world = World(f"{cluster}-world", WORLD_IP, world_underlay, ids.docker_mac(world_underlay))
+    return Lab(decl, decl_name, nodes, pods, services, identities, underlay, pool, service_cidr, mode, world)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
+from pyinfra.api.exceptions import OperationError
 
 from ..backends.base import BackendError, get_backend
-from ..connector import backend_for
+from ..connector import backend_for, running_elsewhere
 from ..context import lab_of, node_of
 
 
@@ -19,6 +20,12 @@ def present():
     """The node exists on the lab's underlay with its node IP, bpffs and private /run."""
     backend = backend_for(host)
     lab, node = lab_of(host), node_of(host)
+    other = running_elsewhere(lab.name, backend.name)
+    if other:
+        # One lab, one place: a second copy would share its name and underlay.
+        raise OperationError(
+            f"lab {lab.name} runs on the {other} backend: use --data backend={other}, or take it down first (deploys/down.py)"
+        )
     if backend.node_exists(lab.name, node.name):
         host.noop(f"node {node.name} exists")
         return
@@ -38,6 +45,17 @@ def _backends_with(lab_name: str) -> list:
         if backend.lab_exists(lab_name):
             found.append(backend)
     return found
+
+
+@operation()
+def world_present():
+    """The lab's world host runs on the underlay (TEST-NET address, responder). Run once."""
+    backend = backend_for(host)
+    lab = lab_of(host)
+    if backend.world_exists(lab):
+        host.noop(f"world {lab.world.ip} answers")
+        return
+    yield FunctionCommand(backend.create_world, (lab,), {})
 
 
 @operation()

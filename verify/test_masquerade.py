@@ -1,0 +1,49 @@
+"""Pod traffic leaving the cluster takes its node's address (seeds 000, 001, 004).
+
+The world is a lab host with a TEST-NET address (198.51.100.1) that knows no pod CIDR:
+it answers only masqueraded traffic, and says which source it saw. Who masquerades is
+the mode's: iptables (Cilium's CILIUM_POST_nat MASQUERADE; the NAT sits in the node's
+conntrack) or BPF (the NAT sits in cilium_snat_v4_external; no MASQUERADE rule at all).
+"""
+
+import re
+
+import pytest
+
+from cnilab.facts.bpf import PinnedMaps
+from cnilab.facts.iptables import Table
+
+SNAT_MAP = "cilium_snat_v4_external"
+
+
+def _to_world(running_lab, lab, pod):
+    p = lab.pod(pod)
+    if lab.mode.masquerade == "bpf" and SNAT_MAP not in running_lab.fact(p.node, PinnedMaps):
+        pytest.skip(f"BPF masquerade is asked for but not deployed on this lab ({SNAT_MAP} is not pinned)")
+    out = running_lab.host(p.node).run(f"ip netns exec {pod} curl -s -m3 http://{lab.world.ip}/")
+    return p, out
+
+
+def test_pod_to_world_takes_the_node_address(running_lab, lab, pod):
+    if lab.mode.masquerade is None:
+        pytest.skip("masquerade disabled")
+    p, out = _to_world(running_lab, lab, pod)
+    want = f"World: {lab.world.ip} | ClientIP: {lab.node(p.node).ip}"
+    assert out.stdout.strip() == want, f"{pod} -> {lab.world.ip}: expected {want!r}, got {out.stdout!r} {out.stderr!r}"
+
+
+def test_the_nat_is_where_the_mode_puts_it(running_lab, lab, pod):
+    if lab.mode.masquerade is None:
+        pytest.skip("masquerade disabled")
+    p, out = _to_world(running_lab, lab, pod)
+    node_ip = str(lab.node(p.node).ip)
+    masq_rules = [r for r in running_lab.fact(p.node, Table, table="nat")["rules"] if "cilium masquerade" in r]
+    if lab.mode.masquerade == "iptables":
+        assert masq_rules, f"{p.node}: iptables masquerade but no CILIUM_POST_nat MASQUERADE rule"
+        ct = running_lab.host(p.node).run(f"grep 'src={p.ip} dst={lab.world.ip} ' /proc/net/nf_conntrack").stdout
+        # the reply direction of a masqueraded flow comes back to the node, not the pod
+        assert re.search(rf"src={lab.world.ip} dst={node_ip} ", ct), f"{p.node} conntrack has no NAT of {p.ip} -> {lab.world.ip}:\n{ct}"
+    else:
+        assert not masq_rules, f"{p.node}: BPF masquerade, yet iptables masquerades: {masq_rules}"
+        dump = running_lab.host(p.node).run(f"bpftool -j map dump pinned /sys/fs/bpf/tc/globals/{SNAT_MAP}")
+        assert dump.rc == 0 and dump.stdout.strip() not in ("", "[]"), f"{p.node}: {SNAT_MAP} holds no NAT entry"
