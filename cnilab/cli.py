@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,12 +89,19 @@ def cmd_render(a) -> int:
 
 def cmd_status(a) -> int:
     lab, backend = _running(a.lab)
+    from .status import format_status, node_status
+    from .verify import RunningLab
+
     running = backend.lab_nodes(lab.name)
-    print(f"lab {lab.decl_name}: cluster {lab.name} on {backend.name}")
+    rl = RunningLab(lab, backend)
+    print(f"lab {lab.decl_name}: cluster {lab.name} on {backend.name}, world {lab.world.ip}")
     for n in lab.nodes:
-        state = "up" if backend.node_exists(lab.name, n.name) else ("half-made" if n.name in running else "missing")
+        up = backend.node_exists(lab.name, n.name)
+        state = "up" if up else ("half-made" if n.name in running else "missing")
         pods = ", ".join(f"{p.name} {p.ip}" for p in lab.pods_on(n.name)) or "-"
-        print(f"  {n.name:<50} {state:<9} {n.ip}  {n.pod_cidr}  router {n.router_ip}  pods: {pods}")
+        print(f"\n{n.name}  {state}  {n.ip}  pod CIDR {n.pod_cidr}  router {n.router_ip}  pods: {pods}")
+        if up:
+            print(format_status(node_status(rl, n.name)))
     return 0
 
 
@@ -125,6 +133,7 @@ def cmd_bpf(a) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cnilab status X | head` ends quietly
     ap = argparse.ArgumentParser(prog="cnilab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("validate", help="check declarations without touching the machine")

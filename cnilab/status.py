@@ -1,0 +1,101 @@
+"""`cilium status`, the lines the seeds use to tell modes apart, read from a live node:
+
+    KubeProxyReplacement:    Strict   [eth0 172.18.0.3 (Direct Routing)]
+    Host Routing:            BPF
+    Masquerading:            BPF   [eth0]   10.0.0.0/8 [IPv4: Enabled, IPv6: Disabled]
+    IPAM:                    IPv4: 3/254 allocated from 10.0.0.0/24,
+
+Each line is a fact about the node, not an echo of the declaration: the load balancer is
+Strict only if its map is pinned and from-netdev sits on eth0; masquerading is BPF only if
+the SNAT map is pinned and to-netdev sits on eth0, IPTables only if Cilium's MASQUERADE
+rule is in the nat table; host routing is BPF only if the attached programs were compiled
+with ENABLE_HOST_ROUTING; IPAM counts the router IP and the endpoints in cilium_lxc.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .bpf import maps
+from .bpf.compile import cache_root
+from .facts.bpf import MapEntries, PinnedMaps
+from .facts.iptables import Table
+from .facts.tc import AttachRecords, BpfFilters
+from .verify import RunningLab
+
+LB_MAP = "cilium_lb4_services_v2"
+SNAT_MAP = "cilium_snat_v4_external"
+IPV4_ONLY = "[IPv4: Enabled, IPv6: Disabled]"
+
+
+def _attached(filters: dict, dev: str, direction: str, section: str) -> bool:
+    return any(f["name"] and f["name"].endswith(f"[{section}]") for f in filters.get((dev, direction), []))
+
+
+def _compiled_with(records: dict, macro: str) -> bool | None:
+    """Whether the object on cilium_host egress was built with `macro` (None: not in the cache)."""
+    rec = records.get(("cilium_host", "egress"))
+    if not rec:
+        return None
+    header = cache_root() / rec["hash"] / "node_config.h"
+    if not header.exists():
+        return None
+    return f"#define {macro}" in Path(header).read_text()
+
+
+def node_status(rl: RunningLab, node: str) -> dict[str, str]:
+    lab, n = rl.lab, rl.lab.node(node)
+    pins = rl.fact(node, PinnedMaps)
+    filters = rl.fact(node, BpfFilters)
+    nat = rl.fact(node, Table, table="nat")["rules"]
+
+    if LB_MAP in pins and _attached(filters, "eth0", "ingress", "from-netdev"):
+        mode = "Strict" if lab.mode.kube_proxy_replacement == "strict" else lab.mode.kube_proxy_replacement.capitalize()
+        direct = "" if lab.mode.tunnelled else " (Direct Routing)"
+        kpr = f"{mode}   [eth0 {n.ip}{direct}]"
+    else:
+        kpr = "Disabled"
+
+    routing = "BPF" if _compiled_with(rl.fact(node, AttachRecords), "ENABLE_HOST_ROUTING") else "Legacy"
+
+    if SNAT_MAP in pins and _attached(filters, "eth0", "egress", "to-netdev"):
+        masq = f"BPF   [eth0]   {lab.mode.masquerade_exclusion} {IPV4_ONLY}"
+    elif any("cilium masquerade" in r and "MASQUERADE" in r for r in nat):
+        masq = f"IPTables {IPV4_ONLY}"
+    else:
+        masq = "Disabled"
+
+    lxc = rl.fact(node, MapEntries, map_name=maps.ENDPOINTS_MAP) or {}
+    endpoints = [maps.EndpointEntry.unpack(k, v) for k, v in lxc.items()]
+    used = 1 + sum(1 for e in endpoints if not e.flags & maps.ENDPOINT_F_HOST)  # the router IP, then pods
+    size = n.pod_cidr.num_addresses - 2
+    return {
+        "KubeProxyReplacement": kpr,
+        "Host Routing": routing,
+        "Masquerading": masq,
+        "IPAM": f"IPv4: {used}/{size} allocated from {n.pod_cidr},",
+    }
+
+
+def expected_status(lab, node: str) -> dict[str, str]:
+    """What `cilium status` says on this node in the declared mode (seeds 000 and 004)."""
+    n = lab.node(node)
+    if lab.mode.kube_proxy_replacement == "strict":
+        kpr = f"Strict   [eth0 {n.ip}{'' if lab.mode.tunnelled else ' (Direct Routing)'}]"
+    else:
+        kpr = "Disabled"
+    masq = {
+        "bpf": f"BPF   [eth0]   {lab.mode.masquerade_exclusion} {IPV4_ONLY}",
+        "iptables": f"IPTables {IPV4_ONLY}",
+        None: "Disabled",
+    }[lab.mode.masquerade]
+    return {
+        "KubeProxyReplacement": kpr,
+        "Host Routing": "BPF" if lab.mode.host_routing == "bpf" else "Legacy",
+        "Masquerading": masq,
+        "IPAM": f"IPv4: {1 + len(lab.pods_on(node))}/{n.pod_cidr.num_addresses - 2} allocated from {n.pod_cidr},",
+    }
+
+
+def format_status(status: dict[str, str]) -> str:
+    return "\n".join(f"{k + ':':<25}{v}" for k, v in status.items())
