@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* cnilab: the host datapath on cilium_host / cilium_net.  Needs
- * node_config.h.
+/* cnilab: the host datapath on cilium_host / cilium_net, and on the
+ * node's native device (eth0) when kube-proxy replacement, BPF masquerade
+ * or BPF host routing need it.  Needs node_config.h.
  */
 #include "lib/common.h"
 
@@ -12,6 +13,7 @@
 #include "lib/ipv4.h"
 #include "lib/encap.h"
 #include "lib/local_delivery.h"
+#include "lib/nodeport.h"
 
 /* The node's own traffic to pods (node routes are `via <router IP> dev
  * cilium_host`): to a local pod, or through the tunnel as identity host.
@@ -66,5 +68,95 @@ int cil_to_host(struct __sk_buff *ctx)
 {
 	return ctx_finish(ctx, CTX_ACT_OK, METRIC_INGRESS, OBS_TO_HOST);
 }
+
+#if defined(ENABLE_NODEPORT) || defined(ENABLE_MASQUERADE_IPV4) || \
+    defined(ENABLE_HOST_ROUTING)
+/* What arrives on eth0: replies to translated flows (masquerade, NodePort
+ * toward a remote backend) are un-SNATed and sent on; NodePort requests are
+ * load-balanced; with BPF host routing, packets for local pods are
+ * delivered here instead of climbing the stack.  The rest (the node's own
+ * traffic, VXLAN, ARP) goes to the stack untouched.
+ */
+static __always_inline int handle_ipv4_from_netdev(struct __sk_buff *ctx)
+{
+	struct iphdr *ip4;
+	int ret;
+
+	ret = ipv4_load_header(ctx, &ip4);
+	if (ret < 0)
+		return ret;
+
+#ifdef ENABLE_LB_NAT_MAPS
+	if (ip4->daddr == NODE_IPV4) {
+		__be32 saddr = ip4->saddr, daddr = ip4->daddr;
+		struct ipv4_l4 l4;
+
+		ret = ipv4_load_l4(ctx, ip4, &l4, true);
+		if (ret)
+			return ret < 0 ? ret : CTX_ACT_OK;
+		ret = nodeport_rev_snat(ctx, &l4, saddr, daddr);
+		if (ret < 0)
+			return ret;
+		if (ret > 0)
+			return fwd_translated(ctx, host_routing_bpf(), WORLD_ID);
+#ifdef ENABLE_NODEPORT
+		if (l4.proto != IPPROTO_ICMP && nodeport_port(l4.dport)) {
+			struct lb4_service *svc = lb4_lookup_service(0, l4.dport);
+
+			if (svc)
+				return nodeport_lb4(ctx, &l4, saddr, daddr, svc);
+		}
+#endif /* ENABLE_NODEPORT */
+		return CTX_ACT_OK;
+	}
+#endif /* ENABLE_LB_NAT_MAPS */
+
+#ifdef ENABLE_HOST_ROUTING
+	{
+		struct endpoint_info *ep = lookup_ip4_endpoint(ip4->daddr);
+
+		if (ep && !(ep->flags & ENDPOINT_F_HOST))
+			return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER);
+	}
+#endif /* ENABLE_HOST_ROUTING */
+	return CTX_ACT_OK;
+}
+
+/* Attached at tc ingress of the node's native device (eth0), in
+ * kube-proxy replacement / BPF masquerade / BPF host routing labs.
+ */
+__section("from-netdev")
+int cil_from_netdev(struct __sk_buff *ctx)
+{
+	__u16 proto;
+	int ret = CTX_ACT_OK;
+
+	if (!validate_ethertype(ctx, &proto))
+		goto out;
+	if (proto == bpf_htons(ETH_P_IP))
+		ret = handle_ipv4_from_netdev(ctx);
+out:
+	return ctx_finish(ctx, ret, METRIC_INGRESS, OBS_FROM_NETDEV);
+}
+
+/* Attached at tc egress of the node's native device (eth0), same labs:
+ * BPF masquerade of pod traffic leaving the node.
+ */
+__section("to-netdev")
+int cil_to_netdev(struct __sk_buff *ctx)
+{
+	__u16 proto;
+	int ret = CTX_ACT_OK;
+
+	if (!validate_ethertype(ctx, &proto))
+		goto out;
+#ifdef ENABLE_MASQUERADE_IPV4
+	if (proto == bpf_htons(ETH_P_IP))
+		ret = snat_v4_masquerade(ctx);
+#endif /* ENABLE_MASQUERADE_IPV4 */
+out:
+	return ctx_finish(ctx, ret, METRIC_EGRESS, OBS_TO_NETDEV);
+}
+#endif /* ENABLE_NODEPORT || ENABLE_MASQUERADE_IPV4 || ENABLE_HOST_ROUTING */
 
 char __license[] __section("license") = "Dual BSD/GPL";

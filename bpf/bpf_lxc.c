@@ -16,22 +16,86 @@
 #include "lib/arp.h"
 #include "lib/encap.h"
 #include "lib/local_delivery.h"
+#include "lib/nodeport.h"
+
+#ifdef ENABLE_SERVICES
+/* Services seen from the pod, before routing: a packet to a frontend is
+ * translated to a backend (ClusterIP; a NodePort of this node's own
+ * address too); a reply of a flow translated on this node (this pod is a
+ * backend) gets its frontend back as source.  Returns 1 when the packet
+ * changed, 0 when not, or DROP_*.  *@force_native: the reply answers a
+ * NodePort client elsewhere and must leave through the native device.
+ */
+static __always_inline int lxc_services(struct __sk_buff *ctx, struct iphdr *ip4,
+					bool *force_native)
+{
+	__be32 saddr = ip4->saddr, daddr = ip4->daddr;
+	bool node_port = false;
+	struct ipv4_l4 l4;
+	int ret;
+
+	ret = ipv4_load_l4(ctx, ip4, &l4, false);
+	if (ret)
+		return ret < 0 ? ret : 0;
+
+#ifdef ENABLE_PER_PACKET_LB
+	{
+		struct lb4_backend backend;
+		struct lb4_service *svc;
+		__be32 fe_addr = daddr;
+
+#ifdef ENABLE_NODEPORT
+		/* Cilium's 0.0.0.0 surrogate: a NodePort on any address of
+		 * this node.  Other nodes' addresses are routed to them and
+		 * translated by their from-netdev.
+		 */
+		if (daddr == NODE_IPV4 && nodeport_port(l4.dport))
+			fe_addr = 0;
+#endif /* ENABLE_NODEPORT */
+		svc = lb4_lookup_service(fe_addr, l4.dport);
+		if (svc) {
+			ret = lb4_local(ctx, &l4, saddr, daddr, fe_addr, svc, false, &backend);
+			return ret < 0 ? ret : 1;
+		}
+	}
+#endif /* ENABLE_PER_PACKET_LB */
+
+	ret = lb4_rev_nat_reply(ctx, &l4, saddr, daddr, &node_port);
+	if (ret > 0)
+		*force_native = node_port;
+	return ret;
+}
+#endif /* ENABLE_SERVICES */
 
 /* A packet the pod sent: to a pod of this node, to a pod of another node
  * through the tunnel, or to the stack for everything we do not route
- * (the node itself, the world, unknown destinations).
+ * (the node itself, the world, unknown destinations).  With BPF host
+ * routing, what is not for this node leaves through the native device
+ * directly (bpf_redirect_neigh), skipping the host stack.
  */
 static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 {
 	struct endpoint_info *ep;
 	struct tunnel_value *tunnel;
 	struct iphdr *ip4;
+	bool force_native = false;
 	__u32 daddr;
 	int ret;
 
 	ret = ipv4_load_header(ctx, &ip4);
 	if (ret < 0)
 		return ret;
+
+#ifdef ENABLE_SERVICES
+	ret = lxc_services(ctx, ip4, &force_native);
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		ret = ipv4_load_header(ctx, &ip4);
+		if (ret < 0)
+			return ret;
+	}
+#endif /* ENABLE_SERVICES */
 	daddr = ip4->daddr;
 
 	ep = lookup_ip4_endpoint(daddr);
@@ -46,6 +110,13 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 	if (tunnel)
 		return encap_and_redirect(ctx, tunnel, SECLABEL);
 
+#ifdef ENABLE_HOST_ROUTING
+	/* The node's own address is local even when cilium_lxc lacks it. */
+	if (daddr != NODE_IPV4)
+		force_native = true;
+#endif /* ENABLE_HOST_ROUTING */
+	if (force_native)
+		return redirect_to_native(ctx);
 	return CTX_ACT_OK;
 }
 

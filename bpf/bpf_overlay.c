@@ -10,11 +10,16 @@
 #include "lib/ipv4.h"
 #include "lib/encap.h"
 #include "lib/local_delivery.h"
+#include "lib/nodeport.h"
 
-/* A decapsulated packet from another node: deliver it to its pod, or to
- * the node's stack through cilium_host when it is for the router IP.
+/* A decapsulated packet from another node (@identity: the sender's):
+ * deliver it to its pod, or to the node's stack through cilium_host when
+ * it is for the router IP.  With NodePort, a reply to the router IP may
+ * answer a NodePort request this node sent through the tunnel: un-SNAT,
+ * reverse-NAT and send it back to the client.
  */
-static __always_inline int handle_ipv4_from_overlay(struct __sk_buff *ctx)
+static __always_inline int handle_ipv4_from_overlay(struct __sk_buff *ctx,
+						    __u32 identity __maybe_unused)
 {
 	union macaddr host_mac = HOST_IFINDEX_MAC;
 	struct endpoint_info *ep;
@@ -24,6 +29,27 @@ static __always_inline int handle_ipv4_from_overlay(struct __sk_buff *ctx)
 	ret = ipv4_load_header(ctx, &ip4);
 	if (ret < 0)
 		return ret;
+
+#if defined(ENABLE_NODEPORT) && defined(TUNNEL_MODE)
+	if (ip4->daddr == IPV4_GATEWAY) {
+		__be32 saddr = ip4->saddr, daddr = ip4->daddr;
+		struct ipv4_l4 l4;
+
+		ret = ipv4_load_l4(ctx, ip4, &l4, false);
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			ret = nodeport_rev_snat(ctx, &l4, saddr, daddr);
+			if (ret < 0)
+				return ret;
+			if (ret > 0)
+				return fwd_translated(ctx, true, identity);
+		}
+		ret = ipv4_load_header(ctx, &ip4);
+		if (ret < 0)
+			return ret;
+	}
+#endif /* ENABLE_NODEPORT && TUNNEL_MODE */
 
 	ep = lookup_ip4_endpoint(ip4->daddr);
 	if (!ep)
@@ -59,7 +85,7 @@ int cil_from_overlay(struct __sk_buff *ctx)
 	if (!validate_ethertype(ctx, &proto))
 		goto out;
 	if (proto == bpf_htons(ETH_P_IP))
-		ret = handle_ipv4_from_overlay(ctx);
+		ret = handle_ipv4_from_overlay(ctx, key.tunnel_id);
 out:
 	return ctx_finish(ctx, ret, METRIC_INGRESS, OBS_FROM_OVERLAY);
 }

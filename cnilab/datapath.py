@@ -48,6 +48,11 @@ def node_config(lab: Lab, node_name: str, links: dict) -> NodeBpfConfig:
         native_ifindex=links["eth0"]["ifindex"],
         mtu=1500,
         tunnel_mtu=lab.tunnel_mtu,
+        tunnel=lab.mode.tunnelled,
+        kube_proxy_replacement=lab.mode.kpr,
+        bpf_masquerade=lab.mode.masquerade == "bpf",
+        host_routing_bpf=lab.mode.host_routing == "bpf",
+        snat_exclusion_cidr=lab.mode.masquerade_exclusion,
     )
 
 

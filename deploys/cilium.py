@@ -60,3 +60,7 @@ def cilium_bpf(lab: Lab):
     bpf.map_entries(name="cilium_tunnel_map: remote pod CIDRs", map_name=maps.TUNNEL_MAP, wanted=lab.tunnel_entries(name))
     bpf.map_entries(name="cilium_ipcache: identities", map_name=maps.IPCACHE_MAP, wanted=lab.ipcache_entries(name))
     bpf.endpoint_entries(name="cilium_lxc: local endpoints", wanted=lab.endpoint_entries(name))
+    # Backends before the services that point at them.
+    lb_maps = maps.lb_entries(lab.lb_services())
+    for lb_map in (maps.LB_BACKENDS_MAP, maps.LB_REVNAT_MAP, maps.LB_SERVICES_MAP):
+        bpf.map_entries(name=f"{lb_map}: Services", map_name=lb_map, wanted=lb_maps[lb_map])

@@ -49,6 +49,7 @@
 /* Reserved security identities (Cilium's numbering). */
 #define HOST_ID			1
 #define WORLD_ID		2
+#define REMOTE_NODE_ID		6
 
 /* Errors, named and numbered as Cilium's.  They never overlap with tc
  * verdicts (0..8), so one int carries either a verdict or an error and the
@@ -56,8 +57,14 @@
  * (ctx_finish() in metrics.h).  metrics_key.reason = -DROP_*.
  */
 #define DROP_INVALID		-134
+#define DROP_CT_INVALID_HDR	-135
 #define DROP_WRITE_ERROR	-141
 #define DROP_NO_TUNNEL_KEY	-147
+#define DROP_CSUM_L3		-153
+#define DROP_CSUM_L4		-154
+#define DROP_CT_CREATE_FAILED	-155
+#define DROP_NO_SERVICE		-158
+#define DROP_NAT_NO_MAPPING	-167
 
 #define IS_ERR(x)		((x) < 0)
 
@@ -81,6 +88,8 @@ enum obs_point {
 	OBS_FROM_OVERLAY,
 	OBS_TO_HOST,
 	OBS_FROM_HOST,
+	OBS_FROM_NETDEV,
+	OBS_TO_NETDEV,
 };
 
 typedef __u64 mac_t;
@@ -216,6 +225,152 @@ struct metrics_value {
 	__u64	bytes;
 };
 
+/* --- Load balancer (kube-proxy replacement), Cilium 1.13 layouts --------- */
+
+/* Key of cilium_lb4_services_v2.  Slot 0 is the service (frontend) entry,
+ * slots 1..count point at backends.  As in Cilium 1.13 the agent writes
+ * proto = 0 and the datapath looks up with proto = 0: a frontend is an
+ * address and a port, whatever the protocol.
+ */
+struct lb4_key {
+	__be32	address;	/* service VIP, or 0.0.0.0 for a NodePort */
+	__be16	dport;		/* service port (NodePort for 0.0.0.0) */
+	__u16	backend_slot;	/* 0: the service entry */
+	__u8	proto;		/* unused, 0 */
+	__u8	scope;		/* LB_LOOKUP_SCOPE_EXT */
+	__u8	pad[2];
+};
+
+#define LB_LOOKUP_SCOPE_EXT	0
+#define LB_LOOKUP_SCOPE_INT	1
+
+/* lb4_service.flags, Cilium's values. */
+#define SVC_FLAG_EXTERNAL_IP	(1 << 0)
+#define SVC_FLAG_NODEPORT	(1 << 1)
+#define SVC_FLAG_ROUTABLE	(1 << 6)
+
+/* Value of cilium_lb4_services_v2. */
+struct lb4_service {
+	union {
+		__u32	backend_id;		/* slots 1..count */
+		__u32	affinity_timeout;	/* slot 0 (unused by cnilab) */
+	};
+	__u16	count;		/* slot 0: number of backend slots */
+	__u16	rev_nat_index;	/* key of cilium_lb4_reverse_nat */
+	__u8	flags;
+	__u8	flags2;
+	__u8	pad[2];
+};
+
+/* Value of cilium_lb4_backends_v2 (key: __u32 backend id).  The 8-byte
+ * v2 layout of Cilium 1.12/1.13; 1.14 moved to cilium_lb4_backends_v3
+ * with cluster_id and zone appended.
+ */
+struct lb4_backend {
+	__be32	address;
+	__be16	port;
+	__u8	proto;		/* informational: IPPROTO_TCP / IPPROTO_UDP */
+	__u8	flags;		/* BE_STATE_ACTIVE */
+};
+
+#define BE_STATE_ACTIVE		0
+
+/* Value of cilium_lb4_reverse_nat (key: __u16 rev_nat_index): what a
+ * reply's source becomes.  address 0.0.0.0 (a NodePort frontend) means
+ * "this node's address", NODE_IPV4.
+ */
+struct lb4_reverse_nat {
+	__be32	address;
+	__be16	port;
+} __packed;
+
+/* --- Connection tracking and NAT, Cilium 1.13 layouts ---------------------- */
+
+#define TUPLE_F_OUT		0
+#define TUPLE_F_IN		1
+#define TUPLE_F_RELATED		2
+#define TUPLE_F_SERVICE		4
+
+/* Key of cilium_ct4_global and of cilium_snat_v4_external.
+ *
+ * Conntrack keys follow Cilium's conventions (lib/conntrack.h): a
+ * TUPLE_F_SERVICE entry is {daddr = VIP, saddr = client, dport = client
+ * port, sport = service port}; the TUPLE_F_OUT entry of a translated flow
+ * client:cport -> backend:bport is {daddr = client, saddr = backend,
+ * dport = bport, sport = cport}, which is exactly the tuple read from the
+ * backend's reply as it sits in the packet (daddr, saddr, then the two
+ * ports in wire order).  NAT keys are plain: saddr/sport are the
+ * packet's source.
+ */
+struct ipv4_ct_tuple {
+	__be32	daddr;
+	__be32	saddr;
+	__be16	dport;
+	__be16	sport;
+	__u8	nexthdr;
+	__u8	flags;
+} __packed;
+
+/* Value of cilium_ct4_global.  cnilab fills backend_id, lifetime,
+ * node_port and rev_nat_index; the counters stay zero.
+ */
+struct ct_entry {
+	__u64	rx_packets;
+	union {
+		__u64	rx_bytes;
+		__u64	backend_id;	/* TUPLE_F_SERVICE entries */
+	};
+	__u64	tx_packets;
+	__u64	tx_bytes;
+	__u32	lifetime;	/* seconds of bpf_ktime_get_ns() */
+	__u16	rx_closing:1,
+		tx_closing:1,
+		nat46:1,
+		lb_loopback:1,
+		seen_non_syn:1,
+		node_port:1,	/* translated by from-netdev: rev-NAT at the backend's node */
+		proxy_redirect:1,
+		dsr:1,
+		from_l7lb:1,
+		reserved:7;
+	__u16	rev_nat_index;
+	__u16	ifindex;
+	__u8	tx_flags_seen;
+	__u8	rx_flags_seen;
+	__u32	src_sec_id;
+	__u32	last_tx_report;
+	__u32	last_rx_report;
+};
+
+struct nat_entry {
+	__u64	created;	/* seconds of bpf_ktime_get_ns() */
+	__u64	host_local;	/* only bit 0 used */
+	__u64	pad1;
+	__u64	pad2;
+};
+
+/* Value of cilium_snat_v4_external.  A TUPLE_F_OUT key holds the new
+ * source (to_saddr/to_sport), its TUPLE_F_IN twin the original one the
+ * reply's destination returns to (to_daddr/to_dport).
+ */
+struct ipv4_nat_entry {
+	struct nat_entry common;
+	union {
+		struct {
+			__be32	to_saddr;
+			__be16	to_sport;
+		};
+		struct {
+			__be32	to_daddr;
+			__be16	to_dport;
+		};
+	};
+};
+
+#define CT_CONNECTION_LIFETIME_TCP	21600
+#define CT_CONNECTION_LIFETIME_NONTCP	60
+#define SNAT_COLLISION_RETRIES		32
+
 /* Map sizes.  Every object that pins a map must declare it identically or
  * the loader refuses to reuse the pinned one, so they live here and not in
  * the per-node or per-endpoint headers.
@@ -224,5 +379,11 @@ struct metrics_value {
 #define ENDPOINTS_MAP_SIZE		65535
 #define IPCACHE_MAP_SIZE		512000
 #define METRICS_MAP_SIZE		1024
+/* Cilium: 65536 for the three LB maps; 524288 for CT and SNAT.  The LRU
+ * maps are preallocated, so cnilab keeps them smaller (about 8 MB each).
+ */
+#define CILIUM_LB_MAP_MAX_ENTRIES	65536
+#define CT_MAP_SIZE_TCP			65536
+#define SNAT_MAPPING_IPV4_SIZE		65536
 
 #endif /* __LIB_COMMON_H_ */

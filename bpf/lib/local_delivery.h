@@ -7,6 +7,7 @@
 #include "maps.h"
 #include "eth.h"
 #include "ipv4.h"
+#include "lb.h"
 
 static __always_inline struct endpoint_info *lookup_ip4_endpoint(__u32 addr)
 {
@@ -32,6 +33,11 @@ enum delivery_mode {
 /* Route @ip4 to endpoint @ep as a router would: TTL-1, source MAC = the
  * lxc's, destination MAC = the pod's.  @ip4 must come from
  * ipv4_load_header() with no helper call in between.
+ *
+ * With services, a reply of a flow this node translated (the pod is the
+ * client of a ClusterIP) first gets its source back: the reply enters the
+ * client's pod through here whichever way it came (from-container,
+ * from-overlay, from-host, from-netdev).
  */
 static __always_inline int ipv4_local_delivery(struct __sk_buff *ctx,
 					       struct iphdr *ip4,
@@ -40,6 +46,11 @@ static __always_inline int ipv4_local_delivery(struct __sk_buff *ctx,
 {
 	int ret;
 
+#ifdef ENABLE_SERVICES
+	ret = lb4_rev_nat_at_delivery(ctx, &ip4);
+	if (ret < 0)
+		return ret;
+#endif /* ENABLE_SERVICES */
 	ret = ipv4_dec_ttl(ip4);
 	if (ret < 0)
 		return ret;

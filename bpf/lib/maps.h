@@ -52,4 +52,70 @@ struct {
 	__uint(max_entries, METRICS_MAP_SIZE);
 } cilium_metrics SEC(".maps");
 
+/* The load balancer, conntrack and NAT maps exist only on nodes whose
+ * node_config.h enables a feature using them (kube-proxy replacement, BPF
+ * masquerade), so a lab without those features keeps exactly its former
+ * maps.  node_config.h is shared by every object of a node, so the
+ * definitions stay identical among the objects that share the pins.
+ */
+#if defined(ENABLE_PER_PACKET_LB) || defined(ENABLE_NODEPORT)
+# define ENABLE_SERVICES 1
+#endif
+#if defined(ENABLE_SERVICES) || defined(ENABLE_MASQUERADE_IPV4)
+# define ENABLE_LB_NAT_MAPS 1
+#endif
+
+#ifdef ENABLE_LB_NAT_MAPS
+/* Service frontends (slot 0) and their backend slots (1..count). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct lb4_key);
+	__type(value, struct lb4_service);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(max_entries, CILIUM_LB_MAP_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} cilium_lb4_services_v2 SEC(".maps");
+
+/* Backend id -> backend address and port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct lb4_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(max_entries, CILIUM_LB_MAP_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} cilium_lb4_backends_v2 SEC(".maps");
+
+/* rev_nat_index -> the frontend a reply's source is rewritten to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u16);
+	__type(value, struct lb4_reverse_nat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(max_entries, CILIUM_LB_MAP_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} cilium_lb4_reverse_nat SEC(".maps");
+
+/* Translated flows: the backend a flow sticks to (TUPLE_F_SERVICE) and
+ * the rev_nat_index its replies need (TUPLE_F_OUT).  One map for TCP and
+ * UDP; Cilium keeps non-TCP flows in cilium_ct_any4_global.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ipv4_ct_tuple);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(max_entries, CT_MAP_SIZE_TCP);
+} cilium_ct4_global SEC(".maps");
+
+/* Source NAT (masquerade, NodePort to a remote backend), both directions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ipv4_ct_tuple);
+	__type(value, struct ipv4_nat_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(max_entries, SNAT_MAPPING_IPV4_SIZE);
+} cilium_snat_v4_external SEC(".maps");
+#endif /* ENABLE_LB_NAT_MAPS */
+
 #endif /* __LIB_MAPS_H_ */

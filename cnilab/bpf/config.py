@@ -48,6 +48,14 @@ class NodeBpfConfig:
     tunnel_port: int = 8472
     mtu: int = 1500
     tunnel_mtu: int = 1450
+    # Cilium modes (issue 4).  The defaults render today's node_config.h.
+    tunnel: bool = True  # VXLAN (TUNNEL_MODE); False: native routing
+    kube_proxy_replacement: bool = False  # ENABLE_PER_PACKET_LB + ENABLE_NODEPORT
+    bpf_masquerade: bool = False  # ENABLE_MASQUERADE_IPV4 (to-netdev)
+    host_routing_bpf: bool = False  # ENABLE_HOST_ROUTING ("Host Routing: BPF")
+    # Never masqueraded (ipv4NativeRoutingCIDR); None: the node's pod_cidr, as Cilium.
+    snat_exclusion_cidr: str | None = None
+    nodeport_range: tuple[int, int] = (30000, 32767)
 
     def __post_init__(self) -> None:
         owner = "NodeBpfConfig"
@@ -68,6 +76,34 @@ class NodeBpfConfig:
         _check_int(owner, "tunnel_port", self.tunnel_port, 1, 65535)
         _check_int(owner, "mtu", self.mtu, 68, 65535)
         _check_int(owner, "tunnel_mtu", self.tunnel_mtu, 68, self.mtu)
+        for field in ("tunnel", "kube_proxy_replacement", "bpf_masquerade", "host_routing_bpf"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"{owner}.{field}: must be a bool: {getattr(self, field)!r}")
+        if self.snat_exclusion_cidr is not None:
+            try:
+                ipaddress.IPv4Network(self.snat_exclusion_cidr)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{owner}.snat_exclusion_cidr: not an IPv4 network: {self.snat_exclusion_cidr!r}"
+                ) from exc
+        rng = self.nodeport_range
+        if (
+            not isinstance(rng, tuple)
+            or len(rng) != 2
+            or not all(isinstance(p, int) and not isinstance(p, bool) for p in rng)
+            or not 1 <= rng[0] <= rng[1] < 65535
+        ):
+            raise ValueError(f"{owner}.nodeport_range: must be (low, high) with 1 <= low <= high < 65535: {rng!r}")
+
+    @property
+    def masquerade_exclusion_cidr(self) -> str:
+        """IPV4_SNAT_EXCLUSION_DST_CIDR: snat_exclusion_cidr, else the node's pod CIDR."""
+        return self.snat_exclusion_cidr or self.pod_cidr
+
+    @property
+    def netdev_programs(self) -> bool:
+        """Whether bpf_host.o has from-netdev / to-netdev (to attach on eth0)."""
+        return self.kube_proxy_replacement or self.bpf_masquerade or self.host_routing_bpf
 
 
 @dataclasses.dataclass(frozen=True)

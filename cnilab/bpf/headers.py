@@ -17,6 +17,11 @@ def ip_hex(addr: str) -> str:
     return f"0x{int(ipaddress.IPv4Address(addr)):08x}"
 
 
+def ip_hex_net(cidr: str) -> str:
+    """"10.0.0.0/8" -> "0x0a000000" (the network address, host order literal)."""
+    return f"0x{int(ipaddress.IPv4Network(cidr).network_address):08x}"
+
+
 def mask_hex(cidr: str) -> str:
     """"10.0.2.0/24" -> "0xffffff00"."""
     return f"0x{int(ipaddress.IPv4Network(cidr).netmask):08x}"
@@ -36,9 +41,11 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(ip_hex=ip_hex, mask_hex=mask_hex, prefixlen=prefixlen, mac_bytes=mac_bytes)
+    env.filters.update(ip_hex=ip_hex, ip_hex_net=ip_hex_net, mask_hex=mask_hex, prefixlen=prefixlen, mac_bytes=mac_bytes)
     return env
 
 

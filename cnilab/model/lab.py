@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 
-from ..bpf import maps
+from ..bpf import lb, maps
 from . import ids
 from .declaration import DaemonSet, Declaration, DeclarationError, Deployment, Pod, PodSpec, Service
 
@@ -164,6 +164,16 @@ class CiliumMode:
     masquerade_exclusion: str  # never masqueraded: ipv4NativeRoutingCIDR, or the pod pool
 
     @property
+    def kpr(self) -> bool:
+        """Cilium's BPF load balancer replaces kube-proxy's (strict or partial)."""
+        return self.kube_proxy_replacement in ("strict", "partial")
+
+    @property
+    def netdev_programs(self) -> bool:
+        """bpf_host's from-netdev / to-netdev sit on eth0 (NodePort, BPF masquerade, BPF host routing)."""
+        return self.kpr or self.masquerade == "bpf" or self.host_routing == "bpf"
+
+    @property
     def host_routing(self) -> str:
         """Cilium 1.13 routes in BPF only with kube-proxy replacement and BPF masquerade."""
         return "bpf" if self.kube_proxy_replacement == "strict" and self.masquerade == "bpf" else "legacy"
@@ -280,7 +290,23 @@ class Lab:
                 TcAttachment("cilium_vxlan", "ingress", "bpf_overlay", "from-overlay"),
                 TcAttachment("cilium_vxlan", "egress", "bpf_overlay", "to-overlay"),
             ]
+        if self.mode.netdev_programs:
+            out += [
+                TcAttachment("eth0", "ingress", "bpf_host", "from-netdev"),
+                TcAttachment("eth0", "egress", "bpf_host", "to-netdev"),
+            ]
         out += [TcAttachment(p.lxc, "ingress", "bpf_lxc", "from-container", endpoint=p.name) for p in self.pods_on(node)]
+        return out
+
+    def lb_services(self) -> list[lb.Service]:
+        """The BPF load balancer's view of the Services, one per port (kube-proxy replacement only)."""
+        if not self.mode.kpr:
+            return []
+        out = []
+        for svc in self.services:
+            for port in svc.ports:
+                backends = tuple(lb.Backend(str(self.pod(b).ip), port.target_port) for b in svc.backends)
+                out.append(lb.Service(str(svc.cluster_ip), port.port, port.protocol, port.node_port, backends, len(out) + 1))
         return out
 
 

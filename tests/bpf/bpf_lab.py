@@ -3,7 +3,7 @@ two local pods, the router IP, and two remote nodes in the tunnel map."""
 from __future__ import annotations
 
 from cnilab.bpf.config import EndpointBpfConfig, NodeBpfConfig
-from cnilab.bpf.maps import ENDPOINT_F_HOST, HOST_ID, EndpointEntry, IpcacheEntry, TunnelEntry
+from cnilab.bpf.maps import ENDPOINT_F_HOST, HOST_ID, WORLD_ID, EndpointEntry, IpcacheEntry, TunnelEntry
 
 NODE = NodeBpfConfig(
     node_name="kind-worker",
@@ -125,3 +125,104 @@ def set_tunnel_key_received(sb, tunnel_id: int, remote_ipv4: str) -> None:
     raw = bytearray(44)
     struct.pack_into("<II", raw, 0, tunnel_id, int(ipaddress.IPv4Address(remote_ipv4)))
     sb.update_map("test_tunnel_key", (0).to_bytes(4, "little"), bytes(raw))
+
+
+# --- kube-proxy replacement, masquerade, host routing (issue 4) ---------------
+
+import dataclasses  # noqa: E402
+
+from scapy.layers.inet import TCP, UDP  # noqa: E402
+
+from cnilab.bpf.lb import Backend, Service  # noqa: E402
+from cnilab.bpf.maps import REMOTE_NODE_ID, lb_entries  # noqa: E402
+
+CONTROL_PLANE_IP = "172.18.0.2"
+WORLD_HOST = "198.51.100.1"  # the lab's "world" host (TEST-NET-2)
+EXTERNAL_CLIENT = REMOTE_NODE_IP  # a NodePort client outside this node (kind-worker2)
+REMOTE_ROUTER_IP = "10.0.1.1"
+
+# The three modes of seed 004 / seed 000, on the same node.
+MODES = {
+    # seed 000: VXLAN, kubeProxyReplacement=strict, bpf.masquerade=true
+    "vxlan": dict(tunnel=True, kube_proxy_replacement=True, bpf_masquerade=True, host_routing_bpf=False,
+                  snat_exclusion_cidr="10.0.0.0/8"),
+    # seed 004 (c): native routing, KPR, BPF masquerade, BPF host routing
+    "native": dict(tunnel=False, kube_proxy_replacement=True, bpf_masquerade=True, host_routing_bpf=True,
+                   snat_exclusion_cidr="10.0.0.0/8"),
+    # seed 004 (b): native routing, KPR, legacy host routing, iptables masquerade (none in BPF)
+    "legacy": dict(tunnel=False, kube_proxy_replacement=True, bpf_masquerade=False, host_routing_bpf=False,
+                   snat_exclusion_cidr="10.0.0.0/8"),
+}
+
+
+def mode_node(mode: str) -> NodeBpfConfig:
+    return dataclasses.replace(NODE, **MODES[mode])
+
+
+SVC_LOCAL = Service("10.96.0.50", 8080, "TCP", 32000, (Backend(POD_B.ip, 80),), rev_nat_index=1)
+SVC_REMOTE = Service("10.96.0.60", 8080, "TCP", 32001, (Backend(REMOTE_POD_IP, 80),), rev_nat_index=2)
+SVC_EMPTY = Service("10.96.0.70", 80, "TCP", None, (), rev_nat_index=3)
+SVC_DNS = Service("10.96.0.10", 53, "UDP", None, (Backend(POD_B.ip, 5353),), rev_nat_index=4)
+SVC_TWO = Service("10.96.0.80", 80, "TCP", None, (Backend(POD_B.ip, 80), Backend(REMOTE_POD_IP, 80)),
+                  rev_nat_index=5)
+SERVICES = [SVC_LOCAL, SVC_REMOTE, SVC_EMPTY, SVC_DNS, SVC_TWO]
+
+KPR_IPCACHE = IPCACHE + [
+    IpcacheEntry(f"{NODE.node_ip}/32", HOST_ID),
+    IpcacheEntry(f"{REMOTE_NODE_IP}/32", REMOTE_NODE_ID),
+    IpcacheEntry(f"{CONTROL_PLANE_IP}/32", REMOTE_NODE_ID),
+    IpcacheEntry("0.0.0.0/0", WORLD_ID),
+]
+
+
+def kpr_maps(mode: str) -> dict[str, list]:
+    """Every map entry of a node in ``mode``, by map name."""
+    maps = {"cilium_lxc": ENDPOINTS, "cilium_ipcache": KPR_IPCACHE, **lb_entries(SERVICES)}
+    if MODES[mode]["tunnel"]:
+        maps["cilium_tunnel_map"] = TUNNELS
+    return maps
+
+
+def tcp_frame(src: str, sport: int, dst: str, dport: int, src_mac: str = POD_A.mac, dst_mac: str = POD_A.node_mac,
+              ttl: int = 64, flags: str = "S", payload: bytes = b"GET / HTTP/1.1\r\n\r\n") -> bytes:
+    return bytes(Ether(src=src_mac, dst=dst_mac) / IP(src=src, dst=dst, ttl=ttl, id=0x2a2a)
+                 / TCP(sport=sport, dport=dport, flags=flags, seq=1000, window=64240) / payload)
+
+
+def udp_frame(src: str, sport: int, dst: str, dport: int, src_mac: str = POD_A.mac, dst_mac: str = POD_A.node_mac,
+              payload: bytes = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00", zero_csum: bool = False) -> bytes:
+    pkt = Ether(src=src_mac, dst=dst_mac) / IP(src=src, dst=dst, ttl=64, id=0x2b2b) / UDP(sport=sport, dport=dport)
+    pkt = Ether(bytes(pkt / payload))
+    if zero_csum:
+        pkt[UDP].chksum = 0
+    return bytes(pkt)
+
+
+def translated(frame: bytes, *, src: str | None = None, sport: int | None = None, dst: str | None = None,
+               dport: int | None = None, macs: tuple[str, str] | None = None, ttl_dec: int = 1) -> bytes:
+    """``frame`` with the given fields changed and every checksum recomputed by scapy."""
+    pkt = Ether(frame)
+    l4 = pkt[TCP] if TCP in pkt else pkt[UDP] if UDP in pkt else pkt[ICMP]
+    if src is not None:
+        pkt[IP].src = src
+    if dst is not None:
+        pkt[IP].dst = dst
+    if sport is not None:
+        if ICMP in pkt:
+            l4.id = sport
+        else:
+            l4.sport = sport
+    if dport is not None:
+        if ICMP in pkt:
+            l4.id = dport
+        else:
+            l4.dport = dport
+    if macs is not None:
+        pkt[Ether].src, pkt[Ether].dst = macs
+    pkt[IP].ttl -= ttl_dec
+    del pkt[IP].chksum
+    if not (UDP in pkt and pkt[UDP].chksum == 0):
+        del l4.chksum
+    return bytes(pkt)
+
+BACKEND_IDS = {(b.address, b.port): b.backend_id for b in lb_entries(SERVICES)["cilium_lb4_backends_v2"]}

@@ -93,3 +93,65 @@ def mock_datapath(objects) -> Sandbox:
     sb = open_datapath(objects["mock"])
     yield sb
     sb.close()
+
+
+# --- kube-proxy replacement / masquerade / host routing builds ----------------
+
+def build_mode(mode: str) -> dict[str, pathlib.Path]:
+    """The three objects of a node in ``mode`` (bpf_lab.MODES), mock tunnel-key build."""
+    node = lab.mode_node(mode)
+    node_h = render_node_config(node) + MOCK_DEFINE
+    return {
+        "bpf_lxc": compile_object("bpf_lxc", {"node_config.h": node_h, "ep_config.h": render_ep_config(node, lab.POD_A)}),
+        "bpf_overlay": compile_object("bpf_overlay", {"node_config.h": node_h}),
+        "bpf_host": compile_object("bpf_host", {"node_config.h": node_h}),
+    }
+
+
+@pytest.fixture(scope="session")
+def mode_objects(cache_dir: pathlib.Path) -> dict[str, dict[str, pathlib.Path]]:
+    return {mode: build_mode(mode) for mode in lab.MODES}
+
+
+def open_mode(objs: dict[str, pathlib.Path], mode: str) -> Sandbox:
+    sb = Sandbox()
+    sb.open()
+    try:
+        for obj in objs.values():
+            sb.load(obj)
+        for name, entries in lab.kpr_maps(mode).items():
+            for e in entries:
+                sb.update_map(name, e.pack_key(), e.pack_value())
+    except Exception:
+        sb.close()
+        raise
+    return sb
+
+
+@pytest.fixture
+def vxlan_dp(mode_objects) -> Sandbox:
+    sb = open_mode(mode_objects["vxlan"], "vxlan")
+    yield sb
+    sb.close()
+
+
+@pytest.fixture
+def native_dp(mode_objects) -> Sandbox:
+    sb = open_mode(mode_objects["native"], "native")
+    yield sb
+    sb.close()
+
+
+@pytest.fixture
+def legacy_dp(mode_objects) -> Sandbox:
+    sb = open_mode(mode_objects["legacy"], "legacy")
+    yield sb
+    sb.close()
+
+
+@pytest.fixture(params=list(lab.MODES))
+def any_dp(request, mode_objects) -> Sandbox:
+    sb = open_mode(mode_objects[request.param], request.param)
+    sb.mode = request.param
+    yield sb
+    sb.close()

@@ -322,6 +322,10 @@ def test_tc_attachments(lab, node):
         ("cilium_net", "ingress"): "bpf_host.o:[to-host]",
         ("cilium_vxlan", "ingress"): "bpf_overlay.o:[from-overlay]",
         ("cilium_vxlan", "egress"): "bpf_overlay.o:[to-overlay]",
+        # seed 000's `tc filter show dev eth0 ingress/egress`: kube-proxy replacement and
+        # BPF masquerade put from-netdev / to-netdev on the node's device
+        ("eth0", "ingress"): "bpf_host.o:[from-netdev]",
+        ("eth0", "egress"): "bpf_host.o:[to-netdev]",
     }
     for p in lab.pods_on(node):
         expected[(p.lxc, "ingress")] = "bpf_lxc.o:[from-container]"
