@@ -7,7 +7,8 @@
 
 Each line is a fact about the node, not an echo of the declaration: the load balancer is
 Strict only if its map is pinned and from-netdev sits on eth0; masquerading is BPF only if
-the SNAT map is pinned and to-netdev sits on eth0, IPTables only if Cilium's MASQUERADE
+to-netdev on eth0 was compiled with ENABLE_MASQUERADE_IPV4 and the SNAT map is pinned
+(NodePort's SNAT uses the same map), IPTables only if Cilium's MASQUERADE
 rule is in the nat table; host routing is BPF only if the attached programs were compiled
 with ENABLE_HOST_ROUTING; IPAM counts the router IP and the endpoints in cilium_lxc.
 """
@@ -56,9 +57,12 @@ def node_status(rl: RunningLab, node: str) -> dict[str, str]:
     else:
         kpr = "Disabled"
 
-    routing = "BPF" if _compiled_with(rl.fact(node, AttachRecords), "ENABLE_HOST_ROUTING") else "Legacy"
+    records = rl.fact(node, AttachRecords)
+    routing = "BPF" if _compiled_with(records, "ENABLE_HOST_ROUTING") else "Legacy"
 
-    if SNAT_MAP in pins and _attached(filters, "eth0", "egress", "to-netdev"):
+    # NodePort SNAT uses the same map: BPF masquerade is the to-netdev program built for it.
+    bpf_masq = _compiled_with(records, "ENABLE_MASQUERADE_IPV4")
+    if bpf_masq and SNAT_MAP in pins and _attached(filters, "eth0", "egress", "to-netdev"):
         masq = f"BPF   [eth0]   {lab.mode.masquerade_exclusion} {IPV4_ONLY}"
     elif any("cilium masquerade" in r and "MASQUERADE" in r for r in nat):
         masq = f"IPTables {IPV4_ONLY}"
