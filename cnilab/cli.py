@@ -7,7 +7,7 @@
     cnilab down LAB [--backend B]    = pyinfra -y inventories/LAB.py deploys/down.py
     cnilab status LAB                which backend runs it, its nodes and pods
     cnilab exec LAB NODE [-p POD] -- CMD...
-    cnilab bpf LAB NODE tunnel|endpoint|ipcache   a map, as `cilium bpf <map> list` prints it
+    cnilab bpf LAB NODE tunnel|endpoint|ipcache|lb|nat  a map, as `cilium bpf <map> list` prints it
     cnilab bench [--quick] [--runs N]  lab lifecycle timings on each backend
 """
 
@@ -121,14 +121,18 @@ def cmd_bpf(a) -> int:
 
     lab, backend = _running(a.lab)
     node = _node(lab, a.node)
-    map_name, parse, fmt = LISTS[a.map]
-    p = subprocess.run(
-        backend.exec_argv(lab.name, node, f"bpftool -j map dump pinned {maps.PIN_DIR}/{map_name}"), capture_output=True, text=True
-    )
-    if p.returncode != 0:
-        print(f"{node}: {p.stderr.strip()}", file=sys.stderr)
-        return 1
-    print(fmt(parse(p.stdout)), end="")
+    map_names, fmt = LISTS[a.map]
+    dumps = []
+    for map_name in map_names:
+        p = subprocess.run(
+            backend.exec_argv(lab.name, node, f"bpftool -j map dump pinned {maps.PIN_DIR}/{map_name}"),
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if p.returncode != 0:
+            print(f"{node}: {map_name}: {p.stderr.strip() or 'not pinned'}", file=sys.stderr)
+            return 1
+        dumps.append(p.stdout)
+    print(fmt(dumps), end="")
     return 0
 
 
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bpf", help="list a map as `cilium bpf <map> list` does")
     p.add_argument("lab")
     p.add_argument("node", help="node name or its kind suffix: control-plane, worker, worker2")
-    p.add_argument("map", choices=["tunnel", "endpoint", "ipcache"])
+    p.add_argument("map", choices=["tunnel", "endpoint", "ipcache", "lb", "nat"])
     p.add_argument("list", nargs="?", choices=["list"], help="(as in `cilium bpf tunnel list`)")
     p.set_defaults(func=cmd_bpf)
     p = sub.add_parser("bench", help="time up / no-op up / verify / down on each backend")

@@ -39,8 +39,14 @@ def ipcache_list(entries: list[maps.IpcacheEntry]) -> str:
     return _table(("IP PREFIX/ADDRESS", "IDENTITY"), rows)
 
 
+# name -> (the maps it reads, a formatter of their `bpftool -j map dump` outputs)
 LISTS = {
-    "tunnel": (maps.TUNNEL_MAP, maps.tunnel_entries, tunnel_list),
-    "endpoint": (maps.ENDPOINTS_MAP, maps.endpoint_entries, endpoint_list),
-    "ipcache": (maps.IPCACHE_MAP, maps.ipcache_entries, ipcache_list),
+    "tunnel": ([maps.TUNNEL_MAP], lambda d: tunnel_list(maps.tunnel_entries(d[0]))),
+    "endpoint": ([maps.ENDPOINTS_MAP], lambda d: endpoint_list(maps.endpoint_entries(d[0]))),
+    "ipcache": ([maps.IPCACHE_MAP], lambda d: ipcache_list(maps.ipcache_entries(d[0]))),
+    "lb": (
+        [maps.LB_SERVICES_MAP, maps.LB_BACKENDS_MAP],
+        lambda d: maps.format_lb_list(maps.lb_service_entries(d[0]), maps.lb_backend_entries(d[1])),
+    ),
+    "nat": ([maps.SNAT_MAP], lambda d: maps.format_nat_list(maps.nat_entries(d[0]))),
 }
