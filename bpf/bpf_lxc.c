@@ -25,6 +25,12 @@
  * backend) gets its frontend back as source.  Returns 1 when the packet
  * changed, 0 when not, or DROP_*.  *@force_native: the reply answers a
  * NodePort client elsewhere and must leave through the native device.
+ *
+ * Hairpin: when the backend picked is this pod, the request leaves here as
+ * IPV4_LOOPBACK -> pod and the pod's answer comes back here as pod ->
+ * IPV4_LOOPBACK, to be un-NATed to frontend -> pod (lib/lb.h); either way
+ * its destination is now this pod, which the caller delivers to through
+ * its own lxc.
  */
 static __always_inline int lxc_services(struct __sk_buff *ctx, struct iphdr *ip4,
 					bool *force_native)
@@ -98,6 +104,9 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 #endif /* ENABLE_SERVICES */
 	daddr = ip4->daddr;
 
+	/* A local pod, this one included (a service hairpin, looped back
+	 * through its own lxc to its eth0).
+	 */
 	ep = lookup_ip4_endpoint(daddr);
 	if (ep) {
 		/* The router IP: the node's stack answers it. */

@@ -9,6 +9,14 @@
  * flow gets a TUPLE_F_OUT entry carrying the rev_nat_index, found again by
  * the tuple of the backend's reply, which lb4_rev_nat_reply() rewrites
  * back to the frontend.
+ *
+ * Service loopback (hairpin): when the backend picked is the client itself,
+ * DNAT alone would make a packet from the pod's address to the same
+ * address, which the pod's stack drops as martian.  As Cilium does, the
+ * source then becomes IPV4_LOOPBACK (169.254.42.1, --ipv4-service-loopback-
+ * address) and the TUPLE_F_OUT entry, marked lb_loopback, is keyed by the
+ * reply the pod sends to that address: its source goes back to the
+ * frontend, its destination back to the pod.
  */
 #ifndef __LIB_LB_H_
 #define __LIB_LB_H_
@@ -24,6 +32,13 @@ static __always_inline __u32 bpf_sec_now(void)
 {
 	return (__u32)(bpf_ktime_get_ns() / 1000000000ULL);
 }
+
+#endif /* ENABLE_LB_NAT_MAPS */
+
+#ifdef ENABLE_SERVICES
+#ifndef IPV4_LOOPBACK
+# error "services need IPV4_LOOPBACK (node_config.h)"
+#endif
 
 static __always_inline __u32 ct_lifetime(__u8 proto)
 {
@@ -84,7 +99,10 @@ static __always_inline __u32 lb4_select_backend_id(__be32 addr, __be16 dport,
  * @node_port: the translation happens at the node's edge (from-netdev), so
  *             the reply is reverse-translated at the backend's side.
  * On success *backend is a copy of the chosen backend and @l4->dport is
- * the backend's port.  Invalidates packet pointers.
+ * the backend's port.  When the backend is the client itself (@saddr, a
+ * pod of this node: !@node_port), the source becomes IPV4_LOOPBACK too
+ * (service loopback, see above); the packet then goes back to the pod it
+ * came from.  Invalidates packet pointers.
  */
 static __always_inline int lb4_local(struct __sk_buff *ctx, struct ipv4_l4 *l4,
 				     __be32 saddr, __be32 daddr, __be32 fe_addr,
@@ -104,6 +122,8 @@ static __always_inline int lb4_local(struct __sk_buff *ctx, struct ipv4_l4 *l4,
 	__u16 rev_nat_index = svc->rev_nat_index;
 	__u16 count = svc->count;
 	__u32 backend_id = 0;
+	bool loopback;
+	int ret;
 
 	if (count == 0)
 		return DROP_NO_SERVICE;
@@ -127,29 +147,44 @@ static __always_inline int lb4_local(struct __sk_buff *ctx, struct ipv4_l4 *l4,
 			return DROP_CT_CREATE_FAILED;
 	}
 	*backend = *be;
+	/* Only where the client is a pod of this node, translated on its way
+	 * out (from-container).  At the node's edge a client that is the
+	 * backend is a pod of another node: SNAT to this node separates the
+	 * two addresses already (nodeport_lb4()).
+	 */
+	loopback = !node_port && saddr == backend->address;
 
-	/* The entry the backend's reply finds. */
-	tuple.daddr = saddr;
+	/* The entry the backend's reply finds: to the client, or to
+	 * IPV4_LOOPBACK when the client is the backend.
+	 */
+	tuple.daddr = loopback ? IPV4_LOOPBACK : saddr;
 	tuple.saddr = backend->address;
 	tuple.dport = backend->port;
 	tuple.sport = l4->sport;
 	tuple.flags = TUPLE_F_OUT;
 	ct = bpf_map_lookup_elem(&cilium_ct4_global, &tuple);
-	if (!ct || ct->rev_nat_index != rev_nat_index || ct->node_port != node_port) {
+	if (!ct || ct->rev_nat_index != rev_nat_index || ct->node_port != node_port ||
+	    ct->lb_loopback != loopback) {
 		__builtin_memset(&entry, 0, sizeof(entry));
 		entry.backend_id = backend_id;
 		entry.rev_nat_index = rev_nat_index;
 		entry.lifetime = ct_lifetime(l4->proto);
 		entry.node_port = node_port;
+		entry.lb_loopback = loopback;
 		if (bpf_map_update_elem(&cilium_ct4_global, &tuple, &entry, BPF_ANY) < 0)
 			return DROP_CT_CREATE_FAILED;
 	}
 
-	return ipv4_l4_rewrite(ctx, l4, L4_DST, daddr, backend->address, backend->port);
+	ret = ipv4_l4_rewrite(ctx, l4, L4_DST, daddr, backend->address, backend->port);
+	if (ret < 0 || !loopback)
+		return ret;
+	return ipv4_l4_rewrite(ctx, l4, L4_SRC, saddr, IPV4_LOOPBACK, l4->sport);
 }
 
 /* If the packet (@saddr -> @daddr, @l4) is the reply of a flow this node
- * translated, rewrite its source back to the frontend.  Returns 1 when
+ * translated, rewrite its source back to the frontend; the reply of a
+ * looped-back flow (pod -> IPV4_LOOPBACK) also gets its destination back:
+ * the pod itself, @saddr.  Returns 1 when
  * rewritten (*node_port tells which kind of frontend), 0 when the packet is
  * no such reply, or a DROP_* error.  Invalidates packet pointers when it
  * returns 1.
@@ -179,7 +214,14 @@ static __always_inline int lb4_rev_nat_reply(struct __sk_buff *ctx,
 	/* A NodePort frontend is "any address of this node" (0.0.0.0). */
 	new_addr = nat->address ? nat->address : NODE_IPV4;
 	ret = ipv4_l4_rewrite(ctx, l4, L4_SRC, saddr, new_addr, nat->port);
-	return ret < 0 ? ret : 1;
+	if (ret < 0)
+		return ret;
+	if (ct->lb_loopback) {
+		ret = ipv4_l4_rewrite(ctx, l4, L4_DST, daddr, saddr, l4->dport);
+		if (ret < 0)
+			return ret;
+	}
+	return 1;
 }
 
 /* Reverse-translate a reply the way it is about to be delivered to a pod:
@@ -202,5 +244,5 @@ static __always_inline int lb4_rev_nat_at_delivery(struct __sk_buff *ctx,
 	return ipv4_load_header(ctx, ip4);
 }
 
-#endif /* ENABLE_LB_NAT_MAPS */
+#endif /* ENABLE_SERVICES */
 #endif /* __LIB_LB_H_ */

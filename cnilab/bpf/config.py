@@ -56,6 +56,9 @@ class NodeBpfConfig:
     # Never masqueraded (ipv4NativeRoutingCIDR); None: the node's pod_cidr, as Cilium.
     snat_exclusion_cidr: str | None = None
     nodeport_range: tuple[int, int] = (30000, 32767)
+    # IPV4_LOOPBACK: Cilium's --ipv4-service-loopback-address, the source a pod's own
+    # packet gets when the service it called picked the pod itself as backend.
+    service_loopback_ip: str = "169.254.42.1"
 
     def __post_init__(self) -> None:
         owner = "NodeBpfConfig"
@@ -63,6 +66,7 @@ class NodeBpfConfig:
             raise ValueError(f"{owner}.node_name: must be a non-empty string: {self.node_name!r}")
         _check_ipv4(owner, "node_ip", self.node_ip)
         _check_ipv4(owner, "router_ip", self.router_ip)
+        _check_ipv4(owner, "service_loopback_ip", self.service_loopback_ip)
         _check_mac(owner, "node_mac", self.node_mac)
         _check_mac(owner, "host_mac", self.host_mac)
         try:

@@ -308,6 +308,7 @@ SVC_FLAG_ROUTABLE = 1 << 6
 TUPLE_F_OUT = 0
 TUPLE_F_IN = 1
 TUPLE_F_SERVICE = 4
+CT_F_LB_LOOPBACK = 1 << 3  # ct_entry bit field: lb_loopback (service loopback, hairpin)
 CT_F_NODE_PORT = 1 << 5  # ct_entry bit field: node_port
 
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 1, 6, 17
@@ -427,7 +428,8 @@ class CtEntry:
     """cilium_ct4_global.  The key's fields keep Cilium's names and conventions (bpf/lib/common.h):
     a TUPLE_F_SERVICE entry is {daddr=VIP, saddr=client, dport=client port, sport=service port};
     the TUPLE_F_OUT entry of a translated flow is {daddr=client, saddr=backend, dport=backend port,
-    sport=client port} -- the reply's own addresses and ports."""
+    sport=client port} -- the reply's own addresses and ports.  When the client is its own backend
+    (``loopback``), the request's source became IPV4_LOOPBACK and so is that entry's daddr."""
 
     daddr: str
     saddr: str
@@ -439,19 +441,21 @@ class CtEntry:
     rev_nat_index: int = 0
     node_port: bool = False
     lifetime: int = 0
+    loopback: bool = False
 
     def pack_key(self) -> bytes:
         return _pack_tuple(self.daddr, self.saddr, self.dport, self.sport, self.nexthdr, self.flags)
 
     def pack_value(self) -> bytes:
-        bits = CT_F_NODE_PORT if self.node_port else 0
+        bits = (CT_F_NODE_PORT if self.node_port else 0) | (CT_F_LB_LOOPBACK if self.loopback else 0)
         return _CT_ENTRY.pack(0, self.backend_id, 0, 0, self.lifetime, bits, self.rev_nat_index, 0, 0, 0, 0, 0, 0)
 
     @classmethod
     def unpack(cls, key: bytes, value: bytes) -> "CtEntry":
         fields = _CT_ENTRY.unpack(value)
         return cls(*_unpack_tuple(key), backend_id=fields[1], rev_nat_index=fields[6],
-                   node_port=bool(fields[5] & CT_F_NODE_PORT), lifetime=fields[4])
+                   node_port=bool(fields[5] & CT_F_NODE_PORT), lifetime=fields[4],
+                   loopback=bool(fields[5] & CT_F_LB_LOOPBACK))
 
 
 @dataclasses.dataclass(frozen=True)

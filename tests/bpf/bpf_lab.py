@@ -165,7 +165,12 @@ SVC_EMPTY = Service("10.96.0.70", 80, "TCP", None, (), rev_nat_index=3)
 SVC_DNS = Service("10.96.0.10", 53, "UDP", None, (Backend(POD_B.ip, 5353),), rev_nat_index=4)
 SVC_TWO = Service("10.96.0.80", 80, "TCP", None, (Backend(POD_B.ip, 80), Backend(REMOTE_POD_IP, 80)),
                   rev_nat_index=5)
-SERVICES = [SVC_LOCAL, SVC_REMOTE, SVC_EMPTY, SVC_DNS, SVC_TWO]
+# Hairpin (service loopback): POD_A, the client under test, is the backend.
+SVC_SELF = Service("10.96.0.90", 8080, "TCP", 32003, (Backend(POD_A.ip, 80),), rev_nat_index=6)
+SVC_SELF_DNS = Service("10.96.0.91", 53, "UDP", None, (Backend(POD_A.ip, 5353),), rev_nat_index=7)
+SVC_PAIR = Service("10.96.0.92", 80, "TCP", None, (Backend(POD_A.ip, 80), Backend(POD_B.ip, 80)), rev_nat_index=8)
+SERVICES = [SVC_LOCAL, SVC_REMOTE, SVC_EMPTY, SVC_DNS, SVC_TWO, SVC_SELF, SVC_SELF_DNS, SVC_PAIR]
+SERVICE_LOOPBACK_IP = "169.254.42.1"  # IPV4_LOOPBACK (Cilium's --ipv4-service-loopback-address default)
 
 KPR_IPCACHE = IPCACHE + [
     IpcacheEntry(f"{NODE.node_ip}/32", HOST_ID),

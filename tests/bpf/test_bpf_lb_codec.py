@@ -51,6 +51,15 @@ def test_ct_entry_bytes():
     assert CtEntry.unpack(e.pack_key(), value) == e
 
 
+def test_ct_entry_loopback_bit():
+    e = CtEntry("169.254.42.1", "10.0.2.10", 80, 40000, 6, TUPLE_F_OUT, backend_id=1, rev_nat_index=6, loopback=True)
+    value = e.pack_value()
+    assert value[36:38] == (0x08).to_bytes(2, "little")  # lb_loopback: bit 3, after rx/tx_closing and nat46
+    assert CtEntry.unpack(e.pack_key(), value) == e
+    both = CtEntry("1.2.3.4", "5.6.7.8", 1, 2, 6, TUPLE_F_OUT, node_port=True, loopback=True)
+    assert both.pack_value()[36:38] == (0x28).to_bytes(2, "little")
+
+
 def test_nat_entry_bytes():
     e = NatEntry("10.0.2.10", 40000, "198.51.100.1", 80, 6, TUPLE_F_OUT, "172.18.0.3", 40000, created=5, host_local=0)
     # The key is struct ipv4_ct_tuple: daddr first.
@@ -171,3 +180,11 @@ def test_lb_codecs_agree_with_the_compiled_btf(native_dp):
         assert item["formatted"]["key"]["nexthdr"] == 6
     nat = native_dp.dump_map_json("cilium_snat_v4_external")
     assert len(nat) == 2 and all(i["formatted"]["key"]["nexthdr"] == 6 for i in nat)
+    # A looped-back flow (the client is the backend): BTF's lb_loopback is our loopback.
+    native_dp.run("cil_from_container", lab.tcp_frame(lab.POD_A.ip, 40000, lab.SVC_SELF.vip, 8080))
+    flags = {}
+    for item in native_dp.dump_map_json("cilium_ct4_global"):
+        ours = CtEntry.unpack(*(bytes(int(x, 16) for x in item[k]) for k in ("key", "value")))
+        flags[(ours.daddr, ours.flags)] = (int(item["formatted"]["value"]["lb_loopback"], 16), int(ours.loopback))
+    assert flags[(lab.SERVICE_LOOPBACK_IP, TUPLE_F_OUT)] == (1, 1)
+    assert flags[(lab.SVC_SELF.vip, TUPLE_F_SERVICE)] == (0, 0)

@@ -314,3 +314,158 @@ def test_other_traffic_to_the_node_passes_from_netdev(any_dp, dport):
     frame = netdev_frame(dport)
     res = any_dp.run(NETDEV, frame)
     assert (res.retval, res.data) == (TC_ACT_OK, frame)
+
+
+# --- Hairpin (service loopback) -------------------------------------------------------
+#
+# POD_A calls a service and the load balancer picks POD_A itself.  As Cilium
+# (lb4_local's loopback case), the source becomes IPV4_LOOPBACK so the pod does
+# not see a packet from its own address, the TUPLE_F_OUT entry is keyed by the
+# reply to that address and marked lb_loopback, and both directions are
+# delivered back into POD_A through its own lxc.
+
+LOOPBACK = lab.SERVICE_LOOPBACK_IP
+SELF_ID = lab.BACKEND_IDS[(lab.POD_A.ip, 80)]
+
+
+def test_clusterip_to_itself_is_looped_back_into_the_pod(any_dp):
+    frame = lab.tcp_frame(lab.POD_A.ip, CLIENT_PORT, lab.SVC_SELF.vip, 8080)
+    res = any_dp.run(LXC, frame)
+
+    # DNAT to the pod, SNAT to 169.254.42.1, routed back into the pod itself
+    # (bpf_redirect_peer of its own lxc); scapy recomputed every checksum.
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(frame, src=LOOPBACK, dst=lab.POD_A.ip, dport=80, macs=A_MACS)
+    out = Ether(res.data)
+    assert (out[IP].src, out[TCP].sport, out[IP].dst, out[TCP].dport) == (LOOPBACK, CLIENT_PORT, lab.POD_A.ip, 80)
+    assert sorted(strip(ct(any_dp)), key=lambda e: e.flags) == [
+        CtEntry(LOOPBACK, lab.POD_A.ip, 80, CLIENT_PORT, 6, TUPLE_F_OUT, backend_id=SELF_ID, rev_nat_index=6,
+                loopback=True),
+        CtEntry(lab.SVC_SELF.vip, lab.POD_A.ip, CLIENT_PORT, 8080, 6, TUPLE_F_SERVICE, backend_id=SELF_ID,
+                rev_nat_index=6),
+    ]
+    assert lab.counted(any_dp, point=ObsPoint.FROM_CONTAINER, verdict=TC_ACT_REDIRECT) == 1
+
+
+def test_reply_of_a_looped_back_flow_goes_back_to_the_pod_from_the_frontend(any_dp):
+    request = lab.tcp_frame(lab.POD_A.ip, CLIENT_PORT, lab.SVC_SELF.vip, 8080)
+    forwarded = any_dp.run(LXC, request).data
+    # The pod answers 169.254.42.1 through its default route: from-container again.
+    reply = backend_reply(forwarded, lab.POD_A.mac, lab.POD_A.node_mac)
+    assert (Ether(reply)[IP].src, Ether(reply)[IP].dst) == (lab.POD_A.ip, LOOPBACK)
+
+    res = any_dp.run(LXC, reply)
+
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(reply, src=lab.SVC_SELF.vip, sport=8080, dst=lab.POD_A.ip, macs=A_MACS)
+    out = Ether(res.data)
+    assert (out[IP].src, out[TCP].sport, out[IP].dst, out[TCP].dport) == (
+        lab.SVC_SELF.vip, 8080, lab.POD_A.ip, CLIENT_PORT)
+
+
+def test_a_looped_back_tcp_flow_keeps_its_translation(legacy_dp):
+    syn = lab.tcp_frame(lab.POD_A.ip, CLIENT_PORT, lab.SVC_SELF.vip, 8080, payload=b"")
+    forwarded = legacy_dp.run(LXC, syn).data
+    syn_ack = legacy_dp.run(LXC, backend_reply(forwarded, lab.POD_A.mac, lab.POD_A.node_mac))
+    assert Ether(syn_ack.data)[IP].src == lab.SVC_SELF.vip
+
+    ack = lab.tcp_frame(lab.POD_A.ip, CLIENT_PORT, lab.SVC_SELF.vip, 8080, flags="A")
+    res = legacy_dp.run(LXC, ack)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(ack, src=LOOPBACK, dst=lab.POD_A.ip, dport=80, macs=A_MACS)
+    assert len(ct(legacy_dp)) == 2  # no new entries for later packets
+
+
+@pytest.mark.parametrize("zero_csum", [False, True], ids=["udp-csum", "udp-no-csum"])
+def test_udp_to_itself_is_looped_back_and_answered(legacy_dp, zero_csum):
+    query = lab.udp_frame(lab.POD_A.ip, 33333, lab.SVC_SELF_DNS.vip, 53, zero_csum=zero_csum)
+    res = legacy_dp.run(LXC, query)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(query, src=LOOPBACK, dst=lab.POD_A.ip, dport=5353, macs=A_MACS)
+    if zero_csum:
+        assert Ether(res.data)[UDP].chksum == 0
+
+    answer = lab.udp_frame(lab.POD_A.ip, 5353, LOOPBACK, 33333, zero_csum=zero_csum)
+    res = legacy_dp.run(LXC, answer)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(answer, src=lab.SVC_SELF_DNS.vip, sport=53, dst=lab.POD_A.ip, macs=A_MACS)
+
+
+def test_another_client_of_the_same_backend_is_not_looped_back(any_dp):
+    # POD_B calls the service whose backend is POD_A: plain DNAT, source kept.
+    request = lab.tcp_frame(lab.POD_B.ip, CLIENT_PORT, lab.SVC_SELF.vip, 8080, src_mac=lab.POD_B.mac,
+                            dst_mac=lab.POD_B.node_mac)
+    res = any_dp.run(LXC, request)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(request, dst=lab.POD_A.ip, dport=80, macs=A_MACS)
+    assert CtEntry(lab.POD_B.ip, lab.POD_A.ip, 80, CLIENT_PORT, 6, TUPLE_F_OUT, backend_id=SELF_ID,
+                   rev_nat_index=6) in strip(ct(any_dp))
+    assert not any(e.loopback for e in ct(any_dp))
+
+    reply = backend_reply(res.data, lab.POD_A.mac, lab.POD_A.node_mac)
+    res = any_dp.run(LXC, reply)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(reply, src=lab.SVC_SELF.vip, sport=8080, macs=B_MACS)
+
+
+def test_only_the_flows_that_pick_the_client_are_looped_back(legacy_dp):
+    # SVC_PAIR: POD_A and POD_B.  Flows to POD_B keep POD_A's source.
+    seen = set()
+    for i in range(32):
+        res = legacy_dp.run(LXC, lab.tcp_frame(lab.POD_A.ip, 43000 + i, lab.SVC_PAIR.vip, 80))
+        assert res.retval == TC_ACT_REDIRECT
+        out = Ether(res.data)
+        seen.add((out[IP].src, out[IP].dst))
+    assert seen == {(LOOPBACK, lab.POD_A.ip), (lab.POD_A.ip, lab.POD_B.ip)}
+    outs = [e for e in ct(legacy_dp) if e.flags == TUPLE_F_OUT]
+    assert all(e.loopback == (e.daddr == LOOPBACK) and e.saddr == (lab.POD_A.ip if e.loopback else lab.POD_B.ip)
+               for e in outs)
+
+
+def test_nodeport_of_the_own_node_to_itself_is_looped_back(any_dp):
+    # `curl <own node IP>:32003` from POD_A, the only backend of that NodePort.
+    frame = lab.tcp_frame(lab.POD_A.ip, CLIENT_PORT, lab.NODE.node_ip, 32003)
+    res = any_dp.run(LXC, frame)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(frame, src=LOOPBACK, dst=lab.POD_A.ip, dport=80, macs=A_MACS)
+    assert CtEntry(LOOPBACK, lab.POD_A.ip, 80, CLIENT_PORT, 6, TUPLE_F_OUT, backend_id=SELF_ID,
+                   rev_nat_index=0x8006, loopback=True) in strip(ct(any_dp))
+
+    reply = backend_reply(res.data, lab.POD_A.mac, lab.POD_A.node_mac)
+    res = any_dp.run(LXC, reply)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(reply, src=lab.NODE.node_ip, sport=32003, dst=lab.POD_A.ip, macs=A_MACS)
+
+
+def test_a_stray_packet_to_the_loopback_address_is_left_alone(legacy_dp):
+    # No looped-back flow: the pod's packet to 169.254.42.1 is not translated.
+    frame = lab.tcp_frame(lab.POD_A.ip, 80, LOOPBACK, CLIENT_PORT, flags="SA")
+    res = legacy_dp.run(LXC, frame)
+    assert (res.retval, res.data) == (TC_ACT_OK, frame)
+
+
+@pytest.mark.parametrize("dp", ["native_dp", "legacy_dp", "vxlan_dp"])
+def test_nodeport_request_from_the_remote_backend_itself_is_no_loopback(dp, request):
+    # `curl <this node IP>:32001` from the remote pod that is the backend: this
+    # node is not the client's, so no loopback -- SNAT to this node as for any
+    # remote backend, and the pod sees a packet from this node.
+    sb = request.getfixturevalue(dp)
+    frame = netdev_frame(32001, src=lab.REMOTE_POD_IP)
+    res = sb.run(NETDEV, frame)
+
+    assert res.retval == TC_ACT_REDIRECT
+    snat = lab.NODE.router_ip if dp == "vxlan_dp" else lab.NODE.node_ip
+    assert res.data == lab.translated(frame, src=snat, sport=45000, dst=lab.REMOTE_POD_IP, dport=80,
+                                      ttl_dec=0 if dp == "vxlan_dp" else 1)
+    assert not any(e.loopback for e in ct(sb))
+
+    if dp == "vxlan_dp":
+        lab.set_tunnel_key_received(sb, 46188, lab.REMOTE_NODE_IP)
+        reply, hook = backend_reply(res.data, "0a:58:0a:00:01:17", "0e:4f:10:00:01:17"), OVERLAY
+    else:
+        reply, hook = backend_reply(res.data, "02:42:ac:12:00:04", lab.NODE.node_mac), NETDEV
+    res = sb.run(hook, reply)
+    # Back to the client pod: through the tunnel (as is) or the native device (TTL-1).
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.translated(reply, src=lab.NODE.node_ip, sport=32001, dst=lab.REMOTE_POD_IP, dport=45000,
+                                      ttl_dec=0 if dp == "vxlan_dp" else 1)
