@@ -26,6 +26,11 @@ def present():
         raise OperationError(
             f"lab {lab.name} runs on the {other} backend: use --data backend={other}, or take it down first (deploys/down.py)"
         )
+    if backend.name == "docker" and not lab.mode.tunnelled:
+        raise OperationError(
+            f"lab {lab.name} routes natively (tunnel: disabled): pod addresses on the underlay are dropped by "
+            "Docker's --internal network isolation; use --data backend=netns"
+        )
     if backend.node_exists(lab.name, node.name):
         host.noop(f"node {node.name} exists")
         return
