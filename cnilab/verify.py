@@ -87,3 +87,12 @@ class RunningLab:
     def in_pod(self, pod: str, command: str) -> str:
         """`command` run inside a pod's network namespace (from its node)."""
         return f"ip netns exec {shlex.quote(pod)} {command}"
+
+
+def cross_node_pair(lab: Lab):
+    """The first two pods on different nodes, or None: the pair the wire checks probe."""
+    for a in lab.pods:
+        for b in lab.pods:
+            if a.node != b.node:
+                return a, b
+    return None

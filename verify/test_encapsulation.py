@@ -9,6 +9,8 @@ import base64
 import io
 
 import pytest
+
+from cnilab.verify import cross_node_pair
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
@@ -16,15 +18,6 @@ from scapy.packet import bind_layers
 from scapy.utils import PcapReader
 
 bind_layers(UDP, VXLAN, dport=8472)  # Cilium's port; scapy knows only 4789
-
-
-
-def _cross_node_pair(lab):
-    for a in lab.pods:
-        for b in lab.pods:
-            if a.node != b.node:
-                return a, b
-    return None
 
 
 def _capture(running_lab, src, dst, capture_filter: str) -> list:
@@ -44,7 +37,7 @@ def _capture(running_lab, src, dst, capture_filter: str) -> list:
 def test_native_routing_crosses_unencapsulated(running_lab, lab):
     if lab.mode.tunnelled:
         pytest.skip("a tunnel lab")
-    pair = _cross_node_pair(lab)
+    pair = cross_node_pair(lab)
     if pair is None:
         pytest.skip("no two pods on different nodes")
     src, dst = pair
@@ -57,7 +50,7 @@ def test_native_routing_crosses_unencapsulated(running_lab, lab):
 def test_vxlan_vni_is_the_source_identity_and_inner_macs_are_the_pods(running_lab, lab):
     if not lab.mode.tunnelled:
         pytest.skip("not a tunnel lab")
-    pair = _cross_node_pair(lab)
+    pair = cross_node_pair(lab)
     if pair is None:
         pytest.skip("no two pods on different nodes")
     src, dst = pair

@@ -5,6 +5,8 @@ host routing they are redirected in BPF and the stack never forwards them."""
 
 import pytest
 
+from cnilab.verify import cross_node_pair
+
 PINGS = 5
 
 
@@ -15,16 +17,8 @@ def _forwarded(host) -> int:
     return int(fields["ForwDatagrams"])
 
 
-def _cross_node_pair(lab):
-    for a in lab.pods:
-        for b in lab.pods:
-            if a.node != b.node:
-                return a, b
-    return None
-
-
 def test_pod_traffic_climbs_the_stack_only_with_legacy_host_routing(running_lab, lab):
-    pair = _cross_node_pair(lab)
+    pair = cross_node_pair(lab)
     if pair is None:
         pytest.skip("no two pods on different nodes")
     src, dst = pair

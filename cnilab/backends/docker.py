@@ -109,15 +109,21 @@ class DockerBackend(NodeBackend):
             raise BackendError(f"cannot create the lab network {net} ({lab.underlay}): {p.stderr.strip()}; "
                                "pick another `underlay:` in the declaration")
 
-    def create_node(self, lab: Lab, node: Node) -> None:
+    def _prepare(self, lab: Lab) -> tuple[str, list[str]]:
+        """What every container of the lab starts from: the node image (built when missing),
+        the options that make it privileged on this engine, and the lab's network."""
         self.check()
+        try:
+            tag = image.ensure_node_image(log=print)
+            privileged = image.privileged_args(tag)
+        except image.NodeImageError as e:
+            raise BackendError(str(e)) from None
+        self._ensure_network(lab)
+        return tag, privileged
+
+    def create_node(self, lab: Lab, node: Node) -> None:
         with _LOCK:
-            try:
-                tag = image.ensure_node_image(log=print)
-                privileged = image.privileged_args(tag)
-            except image.NodeImageError as e:
-                raise BackendError(str(e)) from None
-            self._ensure_network(lab)
+            tag, privileged = self._prepare(lab)
             running, owner = self._state(node.name)
             if owner is not None and owner != lab.name:
                 raise BackendError(f"a container named {node.name} exists and is not this lab's")
@@ -149,15 +155,9 @@ class DockerBackend(NodeBackend):
         return p.returncode == 0
 
     def create_world(self, lab: Lab) -> None:
-        self.check()
         w = lab.world
         with _LOCK:
-            try:
-                tag = image.ensure_node_image(log=print)
-                privileged = image.privileged_args(tag)
-            except image.NodeImageError as e:
-                raise BackendError(str(e)) from None
-            self._ensure_network(lab)
+            tag, privileged = self._prepare(lab)
             _docker("rm", "-f", w.name, check=False)
             _docker(
                 "run", "-d", "--name", w.name, "--hostname", w.name,
