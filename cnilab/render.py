@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from . import templating
 import yaml
 
 from .model import Lab
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_DIR = REPO_ROOT / "templates"
 
 # kind's own order (sigs.k8s.io/kind/pkg/apis/config/v1alpha4), with networking before
 # nodes as kind's documentation writes it. Keys kind does not know follow, as declared.
@@ -142,21 +142,12 @@ def _defined(value: Any) -> Any:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
     # In templates the YAML filters drop the final newline: `{{ x | to_yaml }}` on its own line.
-    env.filters.update(
+    return templating.environment(
         to_yaml=lambda d: to_yaml(_defined(d)).rstrip("\n"),
         to_yaml_documents=lambda docs: to_yaml_documents(_defined(docs)).rstrip("\n"),
         shquote=lambda v: shlex.quote(str(_defined(v))),
     )
-    return env
 
 
 def render_template(name: str, **context: Any) -> str:

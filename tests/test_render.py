@@ -14,6 +14,7 @@ import jinja2
 import pytest
 import yaml
 
+from cnilab import templating
 from cnilab.model import load_lab, resolve_declaration
 from cnilab.render import FILES, environment, helm_set_flags, render_lab, render_template, write_rendered
 
@@ -273,7 +274,7 @@ def test_every_template_fails_on_a_missing_variable(lab, name, monkeypatch):
     monkeypatch.setattr(render, "render_template", spy)
     render.render_lab(lab)
     context = captured[name]
-    source = (render.TEMPLATE_DIR / name).read_text()
+    source = (templating.TEMPLATES / name).read_text()
     used = [v for v in context if re.search(rf"\b{v}\b", source)]
     assert used, f"{name} uses none of {sorted(context)}"
     for missing in used:

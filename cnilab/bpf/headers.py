@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import ipaddress
-import pathlib
 
 import jinja2
 
+from .. import templating
+
 from cnilab.bpf.config import EndpointBpfConfig, NodeBpfConfig
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-TEMPLATE_DIR = REPO_ROOT / "templates" / "bpf"
 
 
 def ip_hex(addr: str) -> str:
@@ -37,16 +36,9 @@ def mac_bytes(mac: str) -> str:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
+    return templating.environment(
+        "bpf", ip_hex=ip_hex, ip_hex_net=ip_hex_net, mask_hex=mask_hex, prefixlen=prefixlen, mac_bytes=mac_bytes
     )
-    env.filters.update(ip_hex=ip_hex, ip_hex_net=ip_hex_net, mask_hex=mask_hex, prefixlen=prefixlen, mac_bytes=mac_bytes)
-    return env
 
 
 def render_node_config(node: NodeBpfConfig) -> str:
