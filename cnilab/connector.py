@@ -22,7 +22,7 @@ from pyinfra.connectors.base import BaseConnector
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine, extract_control_arguments, make_unix_command_for_host
 
-from .backends.base import BackendError, NodeBackend, get_backend
+from .backends.base import BackendError, NodeBackend, available_backends, get_backend
 from .model import DeclarationError, load_lab, resolve_declaration
 
 if TYPE_CHECKING:
@@ -37,16 +37,9 @@ def backend_for(host: Host) -> NodeBackend:
 
 def running_elsewhere(lab_name: str, backend_name: str) -> str | None:
     """The other backend this lab's nodes run on, if any: one lab, one place."""
-    for name in ("netns", "docker"):
-        if name == backend_name:
-            continue
-        try:
-            other = get_backend(name)
-            other.check()
-        except BackendError:
-            continue
-        if other.lab_nodes(lab_name):
-            return name
+    for other in available_backends():
+        if other.name != backend_name and other.lab_nodes(lab_name):
+            return other.name
     return None
 
 

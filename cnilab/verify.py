@@ -15,7 +15,7 @@ from typing import Any
 import testinfra
 from testinfra.backend import base as tbase
 
-from .backends.base import NodeBackend, get_backend
+from .backends.base import NodeBackend, available_backends
 from .model.lab import Lab
 
 
@@ -44,12 +44,7 @@ class LabNotRunning(RuntimeError):
 
 def find_backend(lab: Lab) -> NodeBackend:
     """The backend that runs this lab now; LabNotRunning says how to bring it up."""
-    for name in ("netns", "docker"):
-        try:
-            backend = get_backend(name)
-            backend.check()
-        except Exception:
-            continue
+    for backend in available_backends():
         if backend.lab_nodes(lab.name):
             return backend
     raise LabNotRunning(

@@ -109,6 +109,22 @@ def world_command(lab: Lab, responder: str, python: str, pidfile: str) -> str:
     )
 
 
+BACKENDS = ("netns", "docker")
+
+
+def available_backends() -> list[NodeBackend]:
+    """The backends that can work on this machine now (root, tools, a Docker daemon)."""
+    found = []
+    for name in BACKENDS:
+        backend = get_backend(name)
+        try:
+            backend.check()
+        except BackendError:
+            continue
+        found.append(backend)
+    return found
+
+
 def get_backend(name: str) -> NodeBackend:
     if name == "netns":
         from .netns import NetnsBackend

@@ -1,4 +1,4 @@
-"""Facts about a pod read from its node: `ip -n <pod>` / `ip netns exec <pod>`."""
+"""Facts about a pod read from its node: `ip -n <pod>`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,3 @@ import shlex
 def ip(netns: str | None) -> str:
     return f"ip -n {shlex.quote(netns)}" if netns else "ip"
 
-
-def exec_in(netns: str | None) -> str:
-    return f"ip netns exec {shlex.quote(netns)} " if netns else ""

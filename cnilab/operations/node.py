@@ -10,7 +10,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError
 
-from ..backends.base import BackendError, get_backend
+from ..backends.base import available_backends
 from ..connector import backend_for, running_elsewhere
 from ..context import lab_of, node_of
 
@@ -40,16 +40,7 @@ def present():
 def _backends_with(lab_name: str) -> list:
     """Every backend that holds something of the lab: teardown finds a lab wherever it runs,
     whatever `backend:` the declaration (or --data) names now."""
-    found = []
-    for name in ("netns", "docker"):
-        try:
-            backend = get_backend(name)
-            backend.check()
-        except BackendError:
-            continue
-        if backend.lab_exists(lab_name):
-            found.append(backend)
-    return found
+    return [b for b in available_backends() if b.lab_exists(lab_name)]
 
 
 @operation()
