@@ -9,9 +9,24 @@
 #ifndef __LIB_ARP_H_
 #define __LIB_ARP_H_
 
-#include <linux/if_arp.h>
 #include "common.h"
 #include "eth.h"
+
+/* The ARP header, spelled out: <linux/if_arp.h> pulls in glibc's
+ * <sys/socket.h>, which under -target bpf asks for the 32-bit stubs
+ * (gnu/stubs-32.h) that a machine without multilib does not have.
+ */
+#define ARPHRD_ETHER	1
+#define ARPOP_REQUEST	1
+#define ARPOP_REPLY	2
+
+struct arphdr {
+	__be16	ar_hrd;
+	__be16	ar_pro;
+	__u8	ar_hln;
+	__u8	ar_pln;
+	__be16	ar_op;
+};
 
 /* The Ethernet/IPv4 payload after struct arphdr.  Packed: the addresses
  * sit at odd offsets; clang emits byte accesses for them.

@@ -6,8 +6,22 @@
 #define __LIB_L4_H_
 
 #include <linux/in.h>
-#include <linux/icmp.h>
 #include "common.h"
+
+/* The ICMP echo header, spelled out: <linux/icmp.h> pulls in glibc's
+ * <sys/socket.h>, which under -target bpf asks for the 32-bit stubs
+ * (gnu/stubs-32.h) that a machine without multilib does not have.
+ */
+#define ICMP_ECHOREPLY	0
+#define ICMP_ECHO	8
+
+struct icmp_echo_hdr {
+	__u8	type;
+	__u8	code;
+	__sum16	checksum;
+	__be16	id;
+	__be16	sequence;
+};
 
 #define IPV4_CSUM_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, check))
 #define IPV4_SADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, saddr))
@@ -46,7 +60,7 @@ static __always_inline int ipv4_load_l4(struct __sk_buff *ctx,
 					struct ipv4_l4 *l4, bool icmp)
 {
 	__be16 ports[2];
-	struct icmphdr icmph;
+	struct icmp_echo_hdr icmph;
 
 	l4->off = ETH_HLEN + ip4->ihl * 4;
 	l4->proto = ip4->protocol;
@@ -67,13 +81,13 @@ static __always_inline int ipv4_load_l4(struct __sk_buff *ctx,
 		if (bpf_skb_load_bytes(ctx, l4->off, &icmph, sizeof(icmph)) < 0)
 			return DROP_CT_INVALID_HDR;
 		if (icmph.type == ICMP_ECHO) {
-			l4->sport = icmph.un.echo.id;
+			l4->sport = icmph.id;
 			l4->dport = 0;
 			return 0;
 		}
 		if (icmph.type == ICMP_ECHOREPLY) {
 			l4->sport = 0;
-			l4->dport = icmph.un.echo.id;
+			l4->dport = icmph.id;
 			return 0;
 		}
 		return 1;
