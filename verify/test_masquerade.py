@@ -16,16 +16,7 @@ from cnilab.facts.iptables import Table
 SNAT_MAP = "cilium_snat_v4_external"
 
 
-DOCKER_ISOLATION = (
-    "on Docker the world host is unreachable: the lab network is --internal, and Docker's isolation "
-    "rules on the host drop bridged frames addressed outside the network's one subnet (the world "
-    "needs a link of its own to the nodes)"
-)
-
-
 def _to_world(running_lab, lab, pod):
-    if running_lab.backend.name == "docker":
-        pytest.skip(DOCKER_ISOLATION)
     p = lab.pod(pod)
     if lab.mode.masquerade == "bpf" and SNAT_MAP not in running_lab.fact(p.node, PinnedMaps):
         pytest.skip(f"BPF masquerade is asked for but not deployed on this lab ({SNAT_MAP} is not pinned)")

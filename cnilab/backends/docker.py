@@ -1,11 +1,11 @@
 """Nodes as Docker containers, the way kind makes them: `<cluster>-control-plane`,
-`<cluster>-worker`, ... on a per-lab network, hostname = node name, eth0 = node IP.
+`<cluster>-worker`, ... hostname = node name, eth0 = node IP.
 
 The image is built here from Debian's packages (cnilab.image) since no registry can be
-reached. The lab's network is `--internal`; Docker still gives its containers a default
-route to the host's bridge address, so each node's default route is removed: nodes
-have no route out of the lab. Containers and the network carry the label
-`cnilab.lab=<cluster>`, which is how teardown finds them, declaration or not.
+reached. Containers start with `--network none`: eth0 is a veth into the lab's own
+underlay bridge (cnilab.backends.underlay), not a Docker network, so the nodes have no
+route out of the lab and no host iptables rule sits between them. Containers carry the
+label `cnilab.lab=<cluster>`, which is how teardown finds them, declaration or not.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import image
 from ..model.lab import Lab, Node
 from ..facts.node import RESPONDER_MARK
+from . import underlay
 from .base import BackendError, NodeBackend, Removed, require_tools, run, world_command
 
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -61,9 +62,6 @@ class DockerBackend(NodeBackend):
         if p is None or p.returncode != 0 or not p.stdout.strip():
             raise BackendError("no Docker daemon answers: start Docker, or use the netns backend: --data backend=netns")
 
-    def network(self, lab_name: str) -> str:
-        return lab_name
-
     def _state(self, node: str) -> tuple[bool, str | None]:
         p = _docker("inspect", "-f", f'{{{{.State.Running}}}} {{{{index .Config.Labels "{LABEL}"}}}}', node, check=False)
         if p.returncode != 0:
@@ -93,51 +91,46 @@ class DockerBackend(NodeBackend):
             return ["docker", "exec", "-i", node, "sh", "-c", command]
         return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--", "env", "-i", f"PATH={NODE_PATH}", "sh", "-c", command]
 
-    def _ensure_network(self, lab: Lab) -> None:
-        net = self.network(lab.name)
-        p = _docker("network", "inspect", "-f", f'{{{{index .Labels "{LABEL}"}}}}', net, check=False)
-        if p.returncode == 0:
-            if p.stdout.strip() != lab.name:
-                raise BackendError(f"a Docker network named {net} exists and is not this lab's: remove it or rename the cluster")
-            return
-        p = _docker(
-            "network", "create", "--internal", "--driver", "bridge",
-            "--subnet", str(lab.underlay), "--gateway", str(lab.underlay.network_address + 1),
-            "--label", f"{LABEL}={lab.name}", net, check=False,
-        )  # fmt: skip
-        if p.returncode != 0:
-            raise BackendError(f"cannot create the lab network {net} ({lab.underlay}): {p.stderr.strip()}; "
-                               "pick another `underlay:` in the declaration")
-
     def _prepare(self, lab: Lab) -> tuple[str, list[str]]:
         """What every container of the lab starts from: the node image (built when missing),
-        the options that make it privileged on this engine, and the lab's network."""
+        the options that make it privileged on this engine, and the lab's underlay."""
         self.check()
         try:
             tag = image.ensure_node_image(log=print)
             privileged = image.privileged_args(tag)
         except image.NodeImageError as e:
             raise BackendError(str(e)) from None
-        self._ensure_network(lab)
+        underlay.ensure(lab.name)
         return tag, privileged
+
+    def _run_container(self, lab: Lab, name: str, labels: list[str]) -> None:
+        """Start a container of the lab with no network of Docker's, then plug its eth0 into
+        the lab's underlay. Called with _LOCK held."""
+        tag, privileged = self._prepare(lab)
+        _docker(
+            "run", "-d", "--name", name, "--hostname", name, "--network", "none",
+            "--label", f"{LABEL}={lab.name}", *sum((["--label", x] for x in labels), []),
+            "--tmpfs", "/tmp", *privileged, tag,
+        )  # fmt: skip
+        self._pids.pop(name, None)
+        pid = str(self._pid(name))
+        ip_argv = ["nsenter", "-t", pid, "-n", "ip"]
+        if name == lab.world.name:
+            w = lab.world
+            underlay.plug(lab.name, "world", pid, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ip_argv)
+        else:
+            underlay.plug_node(lab, lab.node(name), pid, ip_argv)
 
     def create_node(self, lab: Lab, node: Node) -> None:
         with _LOCK:
-            tag, privileged = self._prepare(lab)
             running, owner = self._state(node.name)
             if owner is not None and owner != lab.name:
                 raise BackendError(f"a container named {node.name} exists and is not this lab's")
             if owner is not None:
                 _docker("rm", "-f", node.name)  # stopped or half-made: start over
-            _docker(
-                "run", "-d", "--name", node.name, "--hostname", node.name,
-                "--network", self.network(lab.name), "--ip", str(node.ip),
-                "--label", f"{LABEL}={lab.name}", "--label", f"{NODE_LABEL}={node.name}",
-                "--tmpfs", "/tmp", *privileged, tag,
-            )  # fmt: skip
-        # No way out of the lab: Docker's default route points at the host. eth0 gets the
-        # MAC kind's nodes had (02:42 + IP; newer engines pick random ones).
-        run(self.exec_argv(lab.name, node.name, f"ip route del default 2>/dev/null; ip link set eth0 address {node.mac}; mkdir -p /run/cnilab /run/netns"))
+            # eth0 gets the MAC kind's nodes had (02:42 + IP).
+            self._run_container(lab, node.name, [f"{NODE_LABEL}={node.name}"])
+        run(self.exec_argv(lab.name, node.name, "mkdir -p /run/cnilab /run/netns"))
 
     def _containers(self, lab_name: str, *filters: str) -> list[str]:
         args = ["ps", "-a", "--filter", f"label={LABEL}={lab_name}", *sum((["--filter", f] for f in filters), []), "--format", "{{.Names}}"]
@@ -157,14 +150,8 @@ class DockerBackend(NodeBackend):
     def create_world(self, lab: Lab) -> None:
         w = lab.world
         with _LOCK:
-            tag, privileged = self._prepare(lab)
             _docker("rm", "-f", w.name, check=False)
-            _docker(
-                "run", "-d", "--name", w.name, "--hostname", w.name,
-                "--network", self.network(lab.name), "--ip", str(w.underlay_ip),
-                "--label", f"{LABEL}={lab.name}", "--label", f"{ROLE_LABEL}=world", *privileged, tag,
-            )  # fmt: skip
-        self._pids.pop(w.name, None)
+            self._run_container(lab, w.name, [f"{ROLE_LABEL}=world"])
         responder = Path(__file__).resolve().parents[1] / "responder.py"
         self.write_file(lab.name, w.name, responder.read_bytes(), "/run/cnilab/responder.py")
         run(self.exec_argv(lab.name, w.name, world_command(lab, "/run/cnilab/responder.py", "python3", WORLD_PIDFILE)))
@@ -177,10 +164,14 @@ class DockerBackend(NodeBackend):
         return [Removed("container", node)]
 
     def lab_exists(self, lab_name: str) -> bool:
-        if self._containers(lab_name):
-            return True
-        p = _docker("network", "ls", "-q", "--filter", f"label={LABEL}={lab_name}", check=False)
-        return bool(p.stdout.strip())
+        # The underlay is shared with the netns backend and says nothing of who made it;
+        # a lab with only its underlay left is cleared by node.lab_absent.
+        return bool(self._containers(lab_name) or self._legacy_networks(lab_name))
+
+    def _legacy_networks(self, lab_name: str) -> list[str]:
+        """Docker networks of the lab, as labs made before the own underlay had them."""
+        p = _docker("network", "ls", "--filter", f"label={LABEL}={lab_name}", "--format", "{{.Name}}", check=False)
+        return p.stdout.split()
 
     def destroy_lab(self, lab_name: str) -> list[Removed]:
         removed: list[Removed] = []
@@ -188,8 +179,8 @@ class DockerBackend(NodeBackend):
             for name in self._containers(lab_name):
                 _docker("rm", "-f", name)
                 removed.append(Removed("container", name))
-            p = _docker("network", "ls", "--filter", f"label={LABEL}={lab_name}", "--format", "{{.Name}}", check=False)
-            for net in p.stdout.split():
+            for net in self._legacy_networks(lab_name):
                 _docker("network", "rm", net)
                 removed.append(Removed("network", net))
+            removed += underlay.remove(lab_name)
         return removed

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..model.lab import Lab, Node
 from ..facts.node import RESPONDER_MARK
+from . import underlay
 from .base import NODE_STATE_DIR, BackendError, NodeBackend, Removed, require_tools, run, world_command
 
 ROOT = Path("/run/cnilab")
@@ -33,10 +34,6 @@ ROOT = Path("/run/cnilab")
 # the underlay and the bind mount, so their creation and removal take turns.
 _LOCK = threading.RLock()
 NETNS_DIR = Path("/run/netns")
-
-
-def underlay_ns(lab_name: str) -> str:
-    return f"{lab_name}-underlay"
 
 
 def _is_mountpoint(path: Path) -> bool:
@@ -83,13 +80,6 @@ class NetnsBackend(NodeBackend):
             run(["mount", "--bind", str(ROOT), str(ROOT)])
             run(["mount", "--make-private", str(ROOT)])
 
-    def _ensure_underlay(self, lab: Lab) -> None:
-        ul = underlay_ns(lab.name)
-        if (NETNS_DIR / ul).exists():
-            return
-        run(["ip", "netns", "add", ul])
-        run(["ip", "-n", ul, "-batch", "-"], input=b"link set lo up\nlink add br0 type bridge\nlink set br0 up\n")
-
     def _world_pidfile(self, lab_name: str) -> Path:
         return self.lab_dir(lab_name) / "world.pid"
 
@@ -107,17 +97,13 @@ class NetnsBackend(NodeBackend):
         with _LOCK:
             self.check()
             self._ensure_root()
-            self._ensure_underlay(lab)
-            w, ul = lab.world, underlay_ns(lab.name)
+            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)
+            w = lab.world
             for pid in run(["ip", "netns", "pids", w.name], check=False).stdout.split():
                 os.kill(int(pid), signal.SIGKILL)
             run(["ip", "netns", "del", w.name], check=False)
-            run(["ip", "-n", ul, "link", "del", "world"], check=False)
             run(["ip", "netns", "add", w.name])
-            run(["ip", "-n", ul, "link", "add", "world", "type", "veth", "peer", "name", "eth0", "address", w.mac, "netns", w.name])
-            run(["ip", "-n", ul, "link", "set", "world", "master", "br0", "up"])
-            run(["ip", "-n", w.name, "-batch", "-"], input=f"addr add {w.underlay_ip}/{lab.underlay.prefixlen} dev eth0\nlink set eth0 up\n".encode())
-            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)
+            underlay.plug(lab.name, "world", w.name, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ["ip", "-n", w.name])
             responder = Path(__file__).resolve().parents[1] / "responder.py"
             cmd = world_command(lab, str(responder), sys.executable, str(self._world_pidfile(lab.name)))
             run(["ip", "netns", "exec", w.name, "sh", "-c", cmd])
@@ -129,7 +115,6 @@ class NetnsBackend(NodeBackend):
     def _create_node(self, lab: Lab, node: Node) -> None:
         self.check()
         self._ensure_root()
-        self._ensure_underlay(lab)
         # A half-made node (namespace without its mount namespace, or the reverse) is
         # made again from nothing.
         self._remove_node(lab.name, node.name)
@@ -149,24 +134,16 @@ class NetnsBackend(NodeBackend):
             ]
         )
         run(self.exec_argv(lab.name, node.name, setup))
-        port = f"n{node.index}"
-        ul = underlay_ns(lab.name)
-        run(["ip", "-n", ul, "link", "del", port], check=False)
-        run(
-            ["ip", "-n", ul, "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", node.mac, "netns", node.name]
-        )
-        run(["ip", "-n", ul, "link", "set", port, "master", "br0", "up"])
-        run(
-            ["ip", "-n", node.name, "-batch", "-"],
-            input=f"addr add {node.ip}/{lab.underlay.prefixlen} dev eth0\nlink set eth0 up\n".encode(),
-        )
+        underlay.plug_node(lab, node, node.name, ["ip", "-n", node.name])
 
     def lab_nodes(self, lab_name: str) -> list[str]:
         d = self.lab_dir(lab_name) / "mnt"
         return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
 
     def lab_exists(self, lab_name: str) -> bool:
-        return self.lab_dir(lab_name).exists() or (NETNS_DIR / underlay_ns(lab_name)).exists()
+        # The state directory is made before anything else of the lab (the underlay is
+        # shared with the Docker backend and says nothing of who made it).
+        return self.lab_dir(lab_name).exists()
 
     def labs(self) -> list[str]:
         return sorted(p.name for p in ROOT.iterdir() if p.is_dir()) if ROOT.is_dir() else []
@@ -229,10 +206,7 @@ class NetnsBackend(NodeBackend):
                 removed.append(Removed("process", pid))
             run(["ip", "netns", "del", world])
             removed.append(Removed("netns", world))
-        ul = underlay_ns(lab_name)
-        if (NETNS_DIR / ul).exists():
-            run(["ip", "netns", "del", ul])
-            removed.append(Removed("netns", ul))
+        removed += underlay.remove(lab_name)
         d = self.lab_dir(lab_name)
         if d.exists():
             for sub in sorted(d.rglob("*"), reverse=True):

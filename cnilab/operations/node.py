@@ -10,6 +10,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError
 
+from ..backends import underlay
 from ..backends.base import available_backends
 from ..connector import backend_for, running_elsewhere
 from ..context import lab_of, node_of
@@ -25,11 +26,6 @@ def present():
         # One lab, one place: a second copy would share its name and underlay.
         raise OperationError(
             f"lab {lab.name} runs on the {other} backend: use --data backend={other}, or take it down first (deploys/down.py)"
-        )
-    if backend.name == "docker" and not lab.mode.tunnelled:
-        raise OperationError(
-            f"lab {lab.name} routes natively (tunnel: disabled): pod addresses on the underlay are dropped by "
-            "Docker's --internal network isolation; use --data backend=netns"
         )
     if backend.node_exists(lab.name, node.name):
         host.noop(f"node {node.name} exists")
@@ -71,11 +67,13 @@ def lab_absent():
     """Whatever else the lab made (its underlay, its state directory) is gone. Run once."""
     lab_name = host.data.cnilab_lab
     holders = _backends_with(lab_name)
-    if not holders:
+    if not holders and not underlay.exists(lab_name):
         host.noop(f"lab {lab_name} has nothing left")
         return
     for backend in holders:
         yield FunctionCommand(backend.destroy_lab, (lab_name,), {})
+    # An underlay made before any node of a Docker lab was: no backend claims it.
+    yield FunctionCommand(underlay.remove, (lab_name,), {})
 
 
 @operation()
