@@ -50,10 +50,11 @@ def node_status(rl: RunningLab, node: str) -> dict[str, str]:
     filters = rl.fact(node, BpfFilters)
     nat = rl.fact(node, Table, table="nat")["rules"]
 
-    if LB_MAP in pins and _attached(filters, "eth0", "ingress", "from-netdev"):
-        mode = "Strict" if lab.mode.kube_proxy_replacement == "strict" else lab.mode.kube_proxy_replacement.capitalize()
-        direct = "" if lab.mode.tunnelled else " (Direct Routing)"
-        kpr = f"{mode}   [eth0 {n.ip}{direct}]"
+    # Strict: the load balancer's map and NodePort on eth0. Partial: the map serves
+    # ClusterIPs at from-container, NodePort in BPF only if from-netdev sits on eth0.
+    if LB_MAP in pins and lab.mode.kube_proxy_replacement in ("strict", "partial"):
+        node_port = _attached(filters, "eth0", "ingress", "from-netdev")
+        kpr = _kpr_line(lab, n) if node_port or lab.mode.kube_proxy_replacement == "partial" else "Disabled"
     else:
         kpr = "Disabled"
 
@@ -81,13 +82,19 @@ def node_status(rl: RunningLab, node: str) -> dict[str, str]:
     }
 
 
+def _kpr_line(lab, n) -> str:
+    """`Strict   [eth0 172.18.0.3 (Direct Routing)]`: the mode, then the devices Cilium's
+    datapath serves with the one native routing uses marked."""
+    devices = [("eth0", n.ip)] + ([("eth1", n.private_ip)] if n.private_ip else [])
+    direct = "" if lab.mode.tunnelled else lab.routing_dev
+    listed = ", ".join(f"{d} {ip}" + (" (Direct Routing)" if d == direct else "") for d, ip in devices)
+    return f"{lab.mode.kube_proxy_replacement.capitalize()}   [{listed}]"
+
+
 def expected_status(lab, node: str) -> dict[str, str]:
-    """What `cilium status` says on this node in the declared mode (seeds 000 and 004)."""
+    """What `cilium status` says on this node in the declared mode (seeds 000, 001 and 004)."""
     n = lab.node(node)
-    if lab.mode.kube_proxy_replacement == "strict":
-        kpr = f"Strict   [eth0 {n.ip}{'' if lab.mode.tunnelled else ' (Direct Routing)'}]"
-    else:
-        kpr = "Disabled"
+    kpr = _kpr_line(lab, n) if lab.mode.kpr else "Disabled"
     masq = {
         "bpf": f"BPF   [eth0]   {lab.mode.masquerade_exclusion} {IPV4_ONLY}",
         "iptables": f"IPTables {IPV4_ONLY}",

@@ -20,17 +20,17 @@ from scapy.utils import PcapReader
 bind_layers(UDP, VXLAN, dport=8472)  # Cilium's port; scapy knows only 4789
 
 
-def _capture(running_lab, src, dst, capture_filter: str) -> list:
-    """The first two frames on the source node's eth0 matching the filter, around one ping."""
+def _capture(running_lab, src, dst, capture_filter: str, dev: str = "eth0") -> list:
+    """The first two frames on the source node's `dev` matching the filter, around one ping."""
     cmd = (
-        f"f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 2 -w $f/cap.pcap '{capture_filter}' 2>$f/err & pid=$!; "
+        f"f=$(mktemp -d); timeout 10 tcpdump -U -pn -i {dev} -c 2 -w $f/cap.pcap '{capture_filter}' 2>$f/err & pid=$!; "
         "for i in $(seq 100); do grep -q listening $f/err && break; sleep 0.05; done; "
         f"ip netns exec {src.name} ping -c1 -W2 {dst.ip} >/dev/null; wait $pid; base64 -w0 $f/cap.pcap; rm -rf $f"
     )
     out = running_lab.host(src.node).run(cmd)
     assert out.rc == 0, f"capture on {src.node} failed: {out.stderr}"
     frames = list(PcapReader(io.BytesIO(base64.b64decode(out.stdout))))
-    assert len(frames) == 2, f"expected an echo request and reply on {src.node} eth0, got {len(frames)} frames"
+    assert len(frames) == 2, f"expected an echo request and reply on {src.node} {dev}, got {len(frames)} frames"
     return frames
 
 
@@ -41,10 +41,11 @@ def test_native_routing_crosses_unencapsulated(running_lab, lab):
     if pair is None:
         pytest.skip("no two pods on different nodes")
     src, dst = pair
-    frames = _capture(running_lab, src, dst, f"host {src.ip} or udp port 8472")
+    dev = lab.routing_dev  # eth1 where the nodes' InternalIPs are on a second NIC (seed 001)
+    frames = _capture(running_lab, src, dst, f"host {src.ip} or udp port 8472", dev)
     got = [(f[IP].src, f[IP].dst, f.haslayer(UDP) and f[UDP].dport == 8472) for f in frames]
     want = [(str(src.ip), str(dst.ip), False), (str(dst.ip), str(src.ip), False)]
-    assert got == want, f"on {src.node} eth0: expected {want} (plain IP between the pods), got {got}"
+    assert got == want, f"on {src.node} {dev}: expected {want} (plain IP between the pods), got {got}"
 
 
 def test_vxlan_vni_is_the_source_identity_and_inner_macs_are_the_pods(running_lab, lab):

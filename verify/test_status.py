@@ -10,7 +10,7 @@ from cnilab.status import LB_MAP, SNAT_MAP, expected_status, format_status, node
 def test_status_names_the_mode(running_lab, lab, node):
     pins = running_lab.fact(node, PinnedMaps)
     missing = []
-    if lab.mode.kube_proxy_replacement == "strict" and LB_MAP not in pins:
+    if lab.mode.kpr and LB_MAP not in pins:
         missing.append(f"the BPF load balancer ({LB_MAP} is not pinned)")
     if lab.mode.masquerade == "bpf" and SNAT_MAP not in pins:
         missing.append(f"BPF masquerade ({SNAT_MAP} is not pinned)")

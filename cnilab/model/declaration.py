@@ -114,6 +114,12 @@ class CiliumBpf(_Open):
     masquerade: bool = False
 
 
+class CiliumNodePort(_Open):
+    # Helm's nodePort.enabled: NodePort in BPF. Strict kube-proxy replacement implies it;
+    # partial (seed 001: `enable-node-port: "false"`) leaves NodePort to kube-proxy.
+    enabled: bool = False
+
+
 class CiliumCluster(_Open):
     name: str = "default"
     id: int = Field(default=0, ge=0, le=255)
@@ -132,6 +138,7 @@ class CiliumValues(_Open):
     enableIPv4Masquerade: bool = True
     ipam: CiliumIpam = CiliumIpam()
     bpf: CiliumBpf = CiliumBpf()
+    nodePort: CiliumNodePort = CiliumNodePort()
     cluster: CiliumCluster = CiliumCluster()
     k8sServicePort: int = 6443
 
@@ -314,14 +321,26 @@ class Declaration(_Strict):
     # kind puts its nodes on the Docker network "kind", 172.18.0.0/16; a second lab
     # side by side needs its own.
     underlay: str = "172.18.0.0/16"
+    # A second NIC on every node, eth1 on a network of its own (seed 001's droplets: eth0
+    # public, eth1 the private VPC). It carries the nodes' InternalIPs, so native routing
+    # routes pod CIDRs over it.
+    privateNetwork: str | None = None
 
-    @field_validator("underlay")
+    @field_validator("underlay", "privateNetwork")
     @classmethod
-    def _underlay(cls, v: str) -> str:
+    def _underlay(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         net = ipaddress.IPv4Network(v, strict=True)
         if not net.is_private or net.prefixlen > 24:
             raise ValueError(f"{v} must be a private IPv4 network of /24 or larger")
         return v
+
+    @model_validator(mode="after")
+    def _private_network_routes_natively(self) -> Declaration:
+        if self.privateNetwork and self.cni.values.tunnel != "disabled":
+            raise ValueError("privateNetwork: a second NIC carries pod routes only with native routing (cni.values.tunnel: disabled)")
+        return self
 
     @field_validator("workloads", mode="before")
     @classmethod

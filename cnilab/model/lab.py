@@ -35,6 +35,13 @@ class Node:
     net_mac: str  # cilium_net
     vxlan_mac: str  # cilium_vxlan
     schedulable: bool
+    private_ip: IP4 | None = None  # eth1, when the lab declares a privateNetwork
+    private_mac: str | None = None
+
+    @property
+    def internal_ip(self) -> IP4:
+        """The node's Kubernetes InternalIP: what other nodes route its pods to."""
+        return self.private_ip or self.ip
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,7 @@ class CiliumMode:
     kube_proxy: bool  # kind runs kube-proxy (kubeProxyMode is not "none")
     masquerade: str | None  # "bpf" | "iptables" | None
     masquerade_exclusion: str  # never masqueraded: ipv4NativeRoutingCIDR, or the pod pool
+    node_port_enabled: bool = False  # Helm's nodePort.enabled
 
     @property
     def kpr(self) -> bool:
@@ -169,9 +177,15 @@ class CiliumMode:
         return self.kube_proxy_replacement in ("strict", "partial")
 
     @property
+    def node_port(self) -> bool:
+        """NodePort in BPF at from-netdev: strict, or partial with nodePort.enabled. Partial
+        without it (seed 001) balances ClusterIPs in BPF and leaves NodePort to kube-proxy."""
+        return self.kube_proxy_replacement == "strict" or (self.kpr and self.node_port_enabled)
+
+    @property
     def netdev_programs(self) -> bool:
         """bpf_host's from-netdev / to-netdev sit on eth0 (NodePort, BPF masquerade, BPF host routing)."""
-        return self.kpr or self.masquerade == "bpf" or self.host_routing == "bpf"
+        return self.node_port or self.masquerade == "bpf" or self.host_routing == "bpf"
 
     @property
     def host_routing(self) -> str:
@@ -223,6 +237,11 @@ class Lab:
     # --- expected state -------------------------------------------------------------------
 
     @property
+    def routing_dev(self) -> str:
+        """The device native routing sends pod traffic out of: the one with the InternalIP."""
+        return "eth1" if self.decl.privateNetwork else "eth0"
+
+    @property
     def tunnel_mtu(self) -> int:
         return DEVICE_MTU - VXLAN_OVERHEAD if self.mode.tunnelled else DEVICE_MTU
 
@@ -237,7 +256,7 @@ class Lab:
             elif self.mode.tunnelled:
                 routes.append(Route(str(n.pod_cidr), "cilium_host", via=r, src=r, mtu=self.tunnel_mtu))
             else:
-                routes.append(Route(str(n.pod_cidr), "eth0", via=str(n.ip)))
+                routes.append(Route(str(n.pod_cidr), self.routing_dev, via=str(n.internal_ip)))
         routes.append(Route(r, "cilium_host", scope="link"))
         return routes
 
@@ -263,6 +282,8 @@ class Lab:
             LocalEndpoint(me.router_ip, 0, ids.ID_HOST, host=True),
             LocalEndpoint(me.ip, 0, ids.ID_HOST, host=True),
         ]
+        if me.private_ip:
+            entries.append(LocalEndpoint(me.private_ip, 0, ids.ID_HOST, host=True))
         return entries
 
     def ipcache_entries(self, node: str) -> list[maps.IpcacheEntry]:
@@ -273,6 +294,8 @@ class Lab:
             tep = None if local or not self.mode.tunnelled else str(n.ip)
             node_id = ids.ID_HOST if local else ids.ID_REMOTE_NODE
             entries.append(maps.IpcacheEntry(f"{n.ip}/32", node_id))
+            if n.private_ip:
+                entries.append(maps.IpcacheEntry(f"{n.private_ip}/32", node_id))
             entries.append(maps.IpcacheEntry(f"{n.router_ip}/32", node_id, tep))
         for p in self.pods:
             remote = p.node != node and self.mode.tunnelled
@@ -306,7 +329,8 @@ class Lab:
         for svc in self.services:
             for port in svc.ports:
                 backends = tuple(lb.Backend(str(self.pod(b).ip), port.target_port) for b in svc.backends)
-                out.append(lb.Service(str(svc.cluster_ip), port.port, port.protocol, port.node_port, backends, len(out) + 1))
+                node_port = port.node_port if self.mode.node_port else None
+                out.append(lb.Service(str(svc.cluster_ip), port.port, port.protocol, node_port, backends, len(out) + 1))
         return out
 
 
@@ -351,7 +375,10 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
     service_cidr = NET4(decl.kind.networking.serviceSubnet)
     where = f"{decl_name}"
 
+    private = NET4(decl.privateNetwork) if decl.privateNetwork else None
     fixed = {"underlay": underlay, "kind.networking.serviceSubnet": service_cidr}
+    if private:
+        fixed["privateNetwork"] = private
     for i, t in enumerate(TEST_NETS):
         fixed[f"TEST-NET-{i + 1} (the lab's world)"] = t
     try:
@@ -388,6 +415,7 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
         ip = underlay.network_address + 2 + i
         cidr = per_node[i]
         router = ids.HostAllocator(cidr).allocate(cluster, name, "router")
+        private_ip = private.network_address + 2 + i if private else None
         nodes.append(
             Node(
                 name=name,
@@ -401,6 +429,8 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
                 net_mac=ids.local_mac(cluster, name, "cilium_net"),
                 vxlan_mac=ids.local_mac(cluster, name, "cilium_vxlan"),
                 schedulable=kn.role == "worker" or decl.untaintControlPlane,
+                private_ip=private_ip,
+                private_mac=ids.docker_mac(private_ip) if private_ip else None,
             )
         )
     node_names = {n.name for n in nodes}
@@ -540,6 +570,7 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
         kube_proxy=decl.kind.networking.kubeProxyMode != "none",
         masquerade=("bpf" if values.bpf.masquerade else "iptables") if values.enableIPv4Masquerade else None,
         masquerade_exclusion=values.ipv4NativeRoutingCIDR or str(pool),
+        node_port_enabled=values.nodePort.enabled,
     )
     world_underlay = underlay.broadcast_address - 1
     world = World(f"{cluster}-world", WORLD_IP, world_underlay, ids.docker_mac(world_underlay))

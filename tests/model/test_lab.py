@@ -413,3 +413,30 @@ def test_second_lab_on_its_own_underlay():
     lab = lab_from(lambda d: d.update(underlay="172.19.0.0/16"))
     assert [n.ip for n in lab.nodes] == [IPv4Address(f"172.19.0.{i}") for i in (2, 3, 4)]
     assert lab.underlay == IPv4Network("172.19.0.0/16")
+
+
+# --- seed 001: a second NIC carries the pod routes; partial kube-proxy replacement -------
+
+
+def test_private_network_gives_eth1_and_routes_pods_over_it():
+    lab = load_lab("cilium_native_iptables")
+    cp, w1, w2 = lab.nodes
+    assert [str(n.private_ip) for n in lab.nodes] == ["10.135.0.2", "10.135.0.3", "10.135.0.4"]
+    assert [str(n.pod_cidr) for n in lab.nodes] == ["10.244.0.0/25", "10.244.0.128/25", "10.244.1.0/25"]
+    lines = [r.line() for r in lab.node_routes(w1.name)]
+    # seed 001: `10.244.0.0/25 via 10.135.152.71 dev eth1`, own block via cilium_host
+    assert "10.244.0.0/25 via 10.135.0.2 dev eth1" in lines
+    assert f"10.244.0.128/25 via {w1.router_ip} dev cilium_host src {w1.router_ip}" in lines
+    assert lab.pod_routes("net")[0].mtu == 1500
+    # the eth1 address is the node's too
+    assert any(str(e.ip) == "10.135.0.3" and e.host for e in lab.endpoint_entries(w1.name))
+
+
+def test_partial_without_node_port_balances_cluster_ips_only():
+    lab = load_lab("cilium_native_iptables")
+    assert lab.mode.kpr and not lab.mode.node_port and lab.mode.kube_proxy
+    assert [s.node_port for s in lab.lb_services()] == [None]
+    assert not lab.mode.netdev_programs
+    assert all(a.dev != "eth0" for n in lab.nodes for a in lab.tc_attachments(n.name))
+    with_np = lab_from(lambda d: d["cni"]["values"].update(kubeProxyReplacement="partial", nodePort={"enabled": True}))
+    assert with_np.mode.node_port and [s.node_port for s in with_np.lb_services()] == [32000]
