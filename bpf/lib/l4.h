@@ -27,6 +27,9 @@ struct icmp_echo_hdr {
 #define IPV4_SADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, saddr))
 #define IPV4_DADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, daddr))
 
+#define TCP_HLEN	20	/* the fixed headers, options excluded */
+#define UDP_HLEN	8
+
 #define TCP_CSUM_OFF	16
 #define UDP_CSUM_OFF	6
 #define ICMP_CSUM_OFF	2
@@ -52,8 +55,10 @@ enum l4_side {
  * first fragment included) or is an ICMP echo request/reply and @icmp is
  * true; 1 when it has none we translate (other protocols, ICMP errors,
  * non-first fragments: left alone); DROP_CT_INVALID_HDR when the header is
- * cut short.  Reads through bpf_skb_load_bytes(): packet pointers stay
- * valid.
+ * cut short: for TCP and UDP the whole fixed header, not only the ports,
+ * since a translation rewrites the checksum too and must be refused before
+ * it records a flow.  Reads through bpf_skb_load_bytes(): packet pointers
+ * stay valid.
  */
 static __always_inline int ipv4_load_l4(struct __sk_buff *ctx,
 					const struct iphdr *ip4,
@@ -70,6 +75,8 @@ static __always_inline int ipv4_load_l4(struct __sk_buff *ctx,
 	switch (l4->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
+		if (l4->off + (l4->proto == IPPROTO_TCP ? TCP_HLEN : UDP_HLEN) > ctx->len)
+			return DROP_CT_INVALID_HDR;
 		if (bpf_skb_load_bytes(ctx, l4->off, ports, sizeof(ports)) < 0)
 			return DROP_CT_INVALID_HDR;
 		l4->sport = ports[0];

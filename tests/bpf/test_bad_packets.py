@@ -457,18 +457,6 @@ CASES = _cases()
 # What the C got wrong when this corpus was written: fixed in the commits that
 # empty this table.  {test id prefix: why}.
 KNOWN_BUGS = {
-    **{f"{c}@from-container-{m}": "L4 cut short: flow recorded, then DROP_CSUM_L4"
-       for c in ("tcp-header-cut-to-service", "udp-header-cut-to-service", "nodeport-tcp-header-cut")
-       for m in KPR},
-    **{f"{c}@{p}-{m}": "L4 cut short but ports readable: forwarded"
-       for c in ("tcp-header-cut-to-pod",) for p in ("from-container", "from-overlay", "from-host") for m in KPR},
-    "tcp-header-cut-to-pod@from-netdev-native": "L4 cut short but ports readable: forwarded",
-    **{f"vxlan-inner-frame-cut@from-overlay-{m}": "L4 cut short but ports readable: forwarded" for m in KPR},
-    **{f"nodeport-tcp-header-cut@from-netdev-{m}": "L4 cut short: flow and SNAT recorded, then DROP_CSUM_L4"
-       for m in KPR},
-    "nodeport-tcp-header-cut@from-netdev-masq": "L4 cut short but ports readable: passed",
-    **{f"vxlan-udp-header-cut@{p}-{m}": "L4 cut short but ports readable: passed"
-       for p in ("from-container", "from-netdev") for m in NETDEV if p == "from-netdev" or m in KPR},
     "limited-broadcast@from-container-native": "broadcast forwarded to eth0 with BPF host routing",
     "multicast-udp@from-container-native": "multicast forwarded to eth0 with BPF host routing",
 }
