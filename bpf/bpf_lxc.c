@@ -120,8 +120,11 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 		return encap_and_redirect(ctx, tunnel, SECLABEL);
 
 #ifdef ENABLE_HOST_ROUTING
-	/* The node's own address is local even when cilium_lxc lacks it. */
-	if (daddr != NODE_IPV4)
+	/* The node's own address is local even when cilium_lxc lacks it;
+	 * broadcast and multicast are not ours to forward: the stack
+	 * decides, as it does without BPF host routing.
+	 */
+	if (daddr != NODE_IPV4 && !ipv4_is_mcast_or_bcast(daddr))
 		force_native = true;
 #endif /* ENABLE_HOST_ROUTING */
 	if (force_native)

@@ -31,6 +31,16 @@ static __always_inline int ipv4_load_header(struct __sk_buff *ctx,
 	return 0;
 }
 
+/* 224.0.0.0/4 and 255.255.255.255, which this datapath does not route: a
+ * router never forwards the limited broadcast (RFC 1812 5.3.5.1), and
+ * multicast is the business of a multicast router, if the stack is one.
+ */
+static __always_inline bool ipv4_is_mcast_or_bcast(__be32 addr)
+{
+	return (addr & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000) ||
+	       addr == bpf_htonl(0xffffffff);
+}
+
 /* Decrement the TTL and patch the header checksum incrementally (RFC 1624),
  * as the kernel's ip_decrease_ttl() does: TTL is the high byte of its
  * 16-bit word, so the checksum grows by htons(0x0100) with end-around carry.

@@ -454,22 +454,12 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
-# What the C got wrong when this corpus was written: fixed in the commits that
-# empty this table.  {test id prefix: why}.
-KNOWN_BUGS = {
-    "limited-broadcast@from-container-native": "broadcast forwarded to eth0 with BPF host routing",
-    "multicast-udp@from-container-native": "multicast forwarded to eth0 with BPF host routing",
-}
-
-
 def _params() -> list:
     params = []
     for case in CASES:
         for config in CONFIGS:
             for program in programs_of(config):
-                test_id = f"{case.name}@{program}-{config}"
-                marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[test_id])] if test_id in KNOWN_BUGS else []
-                params.append(pytest.param(case, program, config, id=test_id, marks=marks))
+                params.append(pytest.param(case, program, config, id=f"{case.name}@{program}-{config}"))
     return params
 
 
