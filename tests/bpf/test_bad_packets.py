@@ -28,6 +28,14 @@ Configurations (the objects differ by node_config.h):
 
 Every build is the TEST_MOCK_TUNNEL_KEY one, so from-overlay can be handed a
 tunnel key (VNI 46188 from kind-worker2 unless a case says otherwise).
+
+What the datapath leaves alone by design, and the corpus pins: IPv4 total
+length and header checksum are the receiver's to judge (forwarded as they
+are); with no fragment tracking, only a first fragment carries ports, so a
+later fragment to a service or a NodePort goes on untranslated (a pod's to
+the world would leave to-netdev unmasqueraded, like any protocol NAT does not
+know); the VNI (the sender's identity) would feed policy, which cnilab does
+not enforce.
 """
 from __future__ import annotations
 
