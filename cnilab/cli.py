@@ -5,6 +5,8 @@
     cnilab up LAB [--backend B]      = pyinfra -y inventories/LAB.py deploys/up.py [--data backend=B]
     cnilab verify LAB [PYTEST ARGS]  = pytest verify/ --lab LAB
     cnilab down LAB [--backend B]    = pyinfra -y inventories/LAB.py deploys/down.py
+                                     (LAB may be a cluster name once its declaration is gone)
+    cnilab labs                      the labs on this machine, found by name
     cnilab status LAB                which backend runs it, its nodes and pods
     cnilab exec LAB NODE [-p POD] -- CMD...
     cnilab bpf LAB NODE tunnel|endpoint|ipcache|lb|nat  a map, as `cilium bpf <map> list` prints it
@@ -44,6 +46,36 @@ def _pyinfra(lab_arg: str, deploy: str, backend: str | None) -> int:
     if backend:
         argv += ["--data", f"backend={backend}"]
     return subprocess.call(argv, cwd=REPO_ROOT)
+
+
+def cmd_down(a) -> int:
+    """pyinfra's down with the declaration; by cluster name when there is none."""
+    from .model.declaration import NAME_RE
+
+    try:
+        resolve_declaration(a.lab)
+    except DeclarationError as e:
+        from .teardown import destroy, labs_here
+
+        if not NAME_RE.match(a.lab) or a.lab not in labs_here():
+            raise DeclarationError(f"{e}; nor is a lab of that cluster name on this machine (`cnilab labs` lists them)") from None
+        removed = destroy(a.lab)
+        for r in removed:
+            print(f"removed {r.kind} {r.name}")
+        print(f"lab {a.lab}: removed {len(removed)} objects (found by name; its declaration is gone)")
+        return 0
+    return _pyinfra(a.lab, "down.py", a.backend)
+
+
+def cmd_labs(a) -> int:
+    from .teardown import labs_here
+
+    found = labs_here()
+    for name, where in found.items():
+        print(f"{name}  {', '.join(where)}")
+    if not found:
+        print("no labs on this machine")
+    return 0
 
 
 class _NotRunning(Exception):
@@ -151,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=f"pyinfra deploys/{deploy}")
         p.add_argument("lab")
         p.add_argument("--backend", choices=["docker", "netns"])
-        p.set_defaults(func=lambda a, d=deploy: _pyinfra(a.lab, d, a.backend))
+        p.set_defaults(func=cmd_down if name == "down" else lambda a, d=deploy: _pyinfra(a.lab, d, a.backend))
+    p = sub.add_parser("labs", help="the labs on this machine, found by name (no declaration needed)")
+    p.set_defaults(func=cmd_labs)
     p = sub.add_parser("verify", help="pytest verify/ --lab LAB")
     p.add_argument("lab")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)
