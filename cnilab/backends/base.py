@@ -125,13 +125,21 @@ def available_backends() -> list[NodeBackend]:
     return found
 
 
+_INSTANCES: dict[str, NodeBackend] = {}
+
+
 def get_backend(name: str) -> NodeBackend:
-    if name == "netns":
-        from .netns import NetnsBackend
+    """One instance per backend per process: what a backend learns (a container's PID, that
+    the daemon answers) is kept, not asked again for every command run in a node."""
+    if name not in _INSTANCES:
+        if name == "netns":
+            from .netns import NetnsBackend
 
-        return NetnsBackend()
-    if name == "docker":
-        from .docker import DockerBackend
+            _INSTANCES[name] = NetnsBackend()
+        elif name == "docker":
+            from .docker import DockerBackend
 
-        return DockerBackend()
-    raise BackendError(f"unknown backend {name!r}: use docker or netns")
+            _INSTANCES[name] = DockerBackend()
+        else:
+            raise BackendError(f"unknown backend {name!r}: use docker or netns")
+    return _INSTANCES[name]

@@ -52,8 +52,11 @@ class DockerBackend(NodeBackend):
 
     def __init__(self) -> None:
         self._pids: dict[str, int] = {}
+        self._answered = False
 
     def check(self) -> None:
+        if self._answered:  # a daemon that answered once in this process is taken as up
+            return
         require_tools("docker", hint="install Docker, or use the netns backend: --data backend=netns")
         try:
             p = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=10)
@@ -61,6 +64,7 @@ class DockerBackend(NodeBackend):
             p = None
         if p is None or p.returncode != 0 or not p.stdout.strip():
             raise BackendError("no Docker daemon answers: start Docker, or use the netns backend: --data backend=netns")
+        self._answered = True
 
     def _state(self, node: str) -> tuple[bool, str | None]:
         p = _docker("inspect", "-f", f'{{{{.State.Running}}}} {{{{index .Config.Labels "{LABEL}"}}}}', node, check=False)
@@ -70,8 +74,16 @@ class DockerBackend(NodeBackend):
         return running == "true", lab or None
 
     def node_exists(self, lab_name: str, node: str) -> bool:
+        # Asked before every command run in a node: a PID already seen that is still the
+        # init of that container answers without a round trip to the daemon.
+        pid = self._pids.get(node)
+        if pid and _is_container_init(pid, node):
+            return True
         running, lab = self._state(node)
-        return running and lab == lab_name
+        if running and lab == lab_name:
+            self._pid(node)
+            return True
+        return False
 
     def _pid(self, node: str) -> int:
         pid = self._pids.get(node)
@@ -161,6 +173,7 @@ class DockerBackend(NodeBackend):
         if owner != lab_name:
             return []
         _docker("rm", "-f", node)
+        self._pids.pop(node, None)
         return [Removed("container", node)]
 
     def lab_exists(self, lab_name: str) -> bool:
@@ -178,6 +191,7 @@ class DockerBackend(NodeBackend):
         with _LOCK:
             for name in self._containers(lab_name):
                 _docker("rm", "-f", name)
+                self._pids.pop(name, None)
                 removed.append(Removed("container", name))
             for net in self._legacy_networks(lab_name):
                 _docker("network", "rm", net)
