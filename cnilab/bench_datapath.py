@@ -36,11 +36,14 @@ iperf3 servers are processes started here, stopped by their PID.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import json
 import os
 import shlex
 import signal
 import statistics
+import struct
 import subprocess
 import tempfile
 import time
@@ -532,6 +535,347 @@ def format_throughput(result: dict) -> str:
             lines.append(f"    MTU problem: {problem}")
     for k, v in result["ratios"].items():
         lines.append(f"{k}: {v:.2f}")
+    return "\n".join(lines)
+
+
+# --- per program: BPF_PROG_TEST_RUN ----------------------------------------------------------
+
+# Interface indexes the programs are compiled with. BPF_PROG_TEST_RUN does not carry out
+# a redirect (the verdict is returned), so they need not exist; they only need to differ.
+_IFINDEX = {"eth0": 2, "cilium_net": 3, "cilium_host": 4, "cilium_vxlan": 5}
+_MOCK_DEFINE = "\n#define TEST_MOCK_TUNNEL_KEY 1\n"
+TTL_REPEAT = 254  # a frame sent with TTL 255 is routed 254 times before its TTL runs out
+
+
+@dataclass(frozen=True)
+class Sizes:
+    hot_repeat: int = 100_000  # runs per call for frames the program leaves unchanged
+    hot_calls: int = 5
+    ttl_calls: int = 200  # calls of TTL_REPEAT runs for routed frames
+    single_runs: int = 1000  # separate runs (repeat 1)
+
+
+QUICK = Sizes(hot_repeat=10_000, hot_calls=3, ttl_calls=20, single_runs=100)
+# Two ClusterIPs in the service CIDR, each the other's only backend: every run of a
+# repeated test is a ClusterIP hit (a real ClusterIP's translated packet no longer is).
+RING_VIPS = ("10.96.250.1", "10.96.250.2")
+RING_PORT = 8080
+
+
+@dataclass
+class _Node:
+    """A node of a seed lab as the datapath sees it, with the objects compiled for it."""
+
+    lab: object
+    node: object
+    cfg: object  # NodeBpfConfig
+    client: object  # the pod whose bpf_lxc.o is under test
+    local_peer: object | None
+    remote: object | None
+    objects: dict
+    mock_overlay: Path | None
+
+
+def _prepare(seed: str) -> _Node:
+    """The node of ``seed`` running the most pods, its programs compiled from the model
+    (with synthetic interface indexes), the pod under test ``net`` if it runs there."""
+    from .bpf.compile import compile_object
+    from .bpf.config import EndpointBpfConfig
+    from .bpf.headers import render_ep_config, render_node_config
+    from .datapath import node_config
+    from .model import load_lab
+
+    lab = load_lab(seed)
+    node = max(lab.nodes, key=lambda n: (len(lab.pods_on(n.name)), -n.index))
+    pods = sorted(lab.pods_on(node.name), key=lambda p: p.name != "net")
+    links = {
+        "eth0": {"ifindex": _IFINDEX["eth0"], "mac": node.mac},
+        "cilium_net": {"ifindex": _IFINDEX["cilium_net"], "mac": node.net_mac},
+        "cilium_host": {"ifindex": _IFINDEX["cilium_host"], "mac": node.host_mac},
+    }
+    if lab.mode.tunnelled:
+        links["cilium_vxlan"] = {"ifindex": _IFINDEX["cilium_vxlan"], "mac": node.vxlan_mac}
+    for i, p in enumerate(lab.pods_on(node.name)):
+        links[p.lxc] = {"ifindex": 10 + 2 * i, "mac": p.lxc_mac}
+    cfg = node_config(lab, node.name, links)
+    client = pods[0]
+    ep = EndpointBpfConfig(
+        lxc_id=client.lxc_id, pod_name=client.name, ip=str(client.ip), mac=client.mac, node_mac=client.lxc_mac,
+        ifindex=links[client.lxc]["ifindex"], identity=client.identity, ifname=client.lxc,
+    )  # fmt: skip
+    node_h = render_node_config(cfg)
+    objects = {
+        "bpf_lxc": compile_object("bpf_lxc", {"node_config.h": node_h, "ep_config.h": render_ep_config(cfg, ep)}),
+        "bpf_host": compile_object("bpf_host", {"node_config.h": node_h}),
+    }
+    mock = None
+    if lab.mode.tunnelled:
+        objects["bpf_overlay"] = compile_object("bpf_overlay", {"node_config.h": node_h})
+        mock = compile_object("bpf_overlay", {"node_config.h": node_h + _MOCK_DEFINE})
+    remote = next((p for p in lab.pods if p.node != node.name), None)
+    return _Node(lab, node, cfg, client, pods[1] if len(pods) > 1 else None, remote, objects, mock)
+
+
+def _fill_maps(sb, n: _Node) -> None:
+    from .bpf import maps
+    from .bpf.lb import Backend, Service
+
+    links_ifindex = {p.lxc: 10 + 2 * i for i, p in enumerate(n.lab.pods_on(n.node.name))}
+    services = n.lab.lb_services()
+    if services:
+        a, b = RING_VIPS
+        nxt = len(services) + 1
+        services += [
+            Service(a, RING_PORT, "TCP", None, (Backend(b, RING_PORT),), nxt),
+            Service(b, RING_PORT, "TCP", None, (Backend(a, RING_PORT),), nxt + 1),
+        ]
+    entries = {
+        maps.ENDPOINTS_MAP: [e.entry(links_ifindex.get(e.lxc, 0)) for e in n.lab.endpoint_entries(n.node.name)],
+        maps.TUNNEL_MAP: n.lab.tunnel_entries(n.node.name),
+        maps.IPCACHE_MAP: n.lab.ipcache_entries(n.node.name),
+    }
+    if services:
+        lb = maps.lb_entries(services)
+        for name in (maps.LB_BACKENDS_MAP, maps.LB_REVNAT_MAP, maps.LB_SERVICES_MAP):
+            entries[name] = lb[name]
+    for name, items in entries.items():
+        for e in items:
+            sb.update_map(name, e.pack_key(), e.pack_value())
+
+
+def _tcp(src: str, sport: int, dst: str, dport: int, src_mac: str, dst_mac: str, ttl: int = 64, payload: int = 1398) -> bytes:
+    """A full-sized TCP segment of an established flow (ACK, 1398 bytes: MSS under a 1450 route)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    return bytes(
+        Ether(src=src_mac, dst=dst_mac) / IP(src=src, dst=dst, ttl=ttl, id=1)
+        / TCP(sport=sport, dport=dport, flags="PA", seq=1000, ack=2000, window=502) / (b"x" * payload)
+    )  # fmt: skip
+
+
+def _vxlan(outer_src: str, outer_dst: str, src_mac: str, dst_mac: str, vni: int, inner: bytes) -> bytes:
+    """``inner`` in VXLAN on port 8472, as a node's eth0 carries it (zero UDP checksum)."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vxlan import VXLAN
+
+    return bytes(
+        Ether(src=src_mac, dst=dst_mac) / IP(src=outer_src, dst=outer_dst, ttl=64, id=2)
+        / UDP(sport=50000, dport=8472, chksum=0) / VXLAN(flags=0x08, vni=vni) / Ether(inner)
+    )  # fmt: skip
+
+
+@dataclass
+class _Case:
+    section: str  # the program section, as `tc filter show` names it
+    what: str
+    program: str  # function name
+    frame: bytes
+    hot: str | None  # "repeat" (the frame comes out unchanged), "ttl" (routed: 254 runs), None (stateful)
+    expect: Callable[[int, bytes], str | None]  # (retval, data out) -> problem or None
+    mock: bool = False  # from-overlay: the received tunnel key comes from a map
+
+
+def _mode(lab) -> str:
+    routing = "VXLAN" if lab.mode.tunnelled else "native routing"
+    return f"{routing}, {lab.mode.host_routing} host routing"
+
+
+def _cases(n: _Node) -> list[_Case]:
+    from scapy.layers.inet import IP
+
+    from .bpf.maps import TC_ACT_OK, TC_ACT_REDIRECT
+
+    lab, node, c = n.lab, n.node, n.client
+    tunnelled = lab.mode.tunnelled
+    cases: list[_Case] = []
+
+    def verdict(want: int, check: Callable[[bytes], str | None] | None = None):
+        def f(ret: int, data: bytes) -> str | None:
+            if ret != want:
+                return f"verdict {ret}, expected {want}"
+            return check(data) if check else None
+
+        return f
+
+    def dst_is(*ips: str):
+        return lambda data: None if IP(data[14:]).dst in ips else f"destination {IP(data[14:]).dst}, expected {' or '.join(ips)}"
+
+    def src_is(ip: str):
+        return lambda data: None if IP(data[14:]).src == ip else f"source {IP(data[14:]).src}, expected {ip}"
+
+    from_pod = dict(src_mac=c.mac, dst_mac=c.lxc_mac)
+    if n.remote is not None:
+        r = n.remote
+        frame = _tcp(str(c.ip), 40000, str(r.ip), 5201, **from_pod, ttl=255)
+        if tunnelled:
+            cases.append(_Case("from-container", "encapsulation to a pod on another node", "cil_from_container",
+                               frame, "repeat", verdict(TC_ACT_REDIRECT, lambda d: None if d == frame else "frame changed")))
+        elif lab.mode.host_routing == "bpf":
+            cases.append(_Case("from-container", "to a pod on another node (bpf_redirect_neigh)",
+                               "cil_from_container", frame, "ttl", verdict(TC_ACT_REDIRECT)))
+    if n.local_peer is not None:
+        p = n.local_peer
+        cases.append(_Case("from-container", "local delivery to a pod on this node", "cil_from_container",
+                           _tcp(str(c.ip), 40000, str(p.ip), 5201, **from_pod, ttl=255), "ttl",
+                           verdict(TC_ACT_REDIRECT, dst_is(str(p.ip)))))
+    svc = next(iter(lab.lb_services()), None)
+    if svc is not None:
+        backends = [b.ip for b in svc.backends]
+        cases.append(_Case("from-container", f"to ClusterIP {svc.vip}:{svc.port} (load balancer)",
+                           "cil_from_container", _tcp(str(c.ip), 40001, svc.vip, svc.port, **from_pod), None,
+                           verdict(TC_ACT_REDIRECT, dst_is(*backends))))
+        a, b = RING_VIPS
+        # Translated to the other ClusterIP, which is no pod: to the stack, or with BPF
+        # host routing out of eth0 (TTL-1, so repeated as routed frames are).
+        cases.append(_Case("from-container", "ClusterIP hit, ring of two services (each run translated)",
+                           "cil_from_container", _tcp(str(c.ip), 40002, a, RING_PORT, **from_pod, ttl=255), "ttl",
+                           verdict(TC_ACT_REDIRECT if lab.mode.host_routing == "bpf" else TC_ACT_OK, dst_is(b))))
+    if tunnelled and n.remote is not None:
+        r, rnode = n.remote, lab.node(n.remote.node)
+        inner = _tcp(str(r.ip), 5201, str(c.ip), 40000, src_mac=r.mac, dst_mac=r.lxc_mac, ttl=255, payload=0)
+        cases.append(_Case("from-overlay", "decapsulated, to a local pod", "cil_from_overlay", inner, "ttl",
+                           verdict(TC_ACT_REDIRECT, dst_is(str(c.ip))), mock=True))
+        cases.append(_Case("to-overlay", "count and pass", "cil_to_overlay",
+                           _tcp(str(c.ip), 40000, str(r.ip), 5201, **from_pod), "repeat", verdict(TC_ACT_OK)))
+        wire = _vxlan(str(rnode.ip), str(node.ip), rnode.mac, node.mac, r.identity, inner)
+        if lab.mode.netdev_programs:
+            cases.append(_Case("from-netdev", "a VXLAN packet for this node (to the stack)", "cil_from_netdev",
+                               wire, "repeat", verdict(TC_ACT_OK, lambda d: None if d == wire else "frame changed")))
+            out = _vxlan(str(node.ip), str(rnode.ip), node.mac, rnode.mac, c.identity,
+                         _tcp(str(c.ip), 40000, str(r.ip), 5201, **from_pod))
+            cases.append(_Case("to-netdev", "a VXLAN packet leaving (not masqueraded)", "cil_to_netdev",
+                               out, "repeat", verdict(TC_ACT_OK, lambda d: None if d == out else "frame changed")))
+    cases.append(_Case("to-host", "count and pass", "cil_to_host",
+                       _tcp(str(c.ip), 40000, str(node.router_ip), 80, **from_pod), "repeat", verdict(TC_ACT_OK)))
+    cases.append(_Case("from-host", "the node to a local pod (via its lxc)", "cil_from_host",
+                       _tcp(str(node.router_ip), 40000, str(c.ip), 80, node.host_mac, node.net_mac, ttl=255), "ttl",
+                       verdict(TC_ACT_REDIRECT, dst_is(str(c.ip)))))
+    if lab.mode.netdev_programs:
+        world = lab.world
+        if svc is not None and svc.node_port:
+            cases.append(_Case("from-netdev", f"NodePort {node.ip}:{svc.node_port} from the world",
+                               "cil_from_netdev",
+                               _tcp(str(world.underlay_ip), 45000, str(node.ip), svc.node_port, world.mac, node.mac),
+                               None, lambda ret, d: None if IP(d[14:]).dst in backends else f"destination {IP(d[14:]).dst}"))
+        if lab.mode.host_routing == "bpf" and not tunnelled and n.remote is not None:
+            r, rnode = n.remote, lab.node(n.remote.node)
+            cases.append(_Case("from-netdev", "from a pod on another node to a local pod (bpf_redirect_peer)",
+                               "cil_from_netdev", _tcp(str(r.ip), 5201, str(c.ip), 40000, rnode.mac, node.mac, ttl=255),
+                               "ttl", verdict(TC_ACT_REDIRECT, dst_is(str(c.ip)))))
+        if lab.mode.masquerade == "bpf":
+            cases.append(_Case("to-netdev", f"masquerade, a pod to the world {world.ip}", "cil_to_netdev",
+                               _tcp(str(c.ip), 40003, str(world.ip), 80, node.mac, world.mac), None,
+                               verdict(TC_ACT_OK, src_is(str(node.ip)))))
+    return cases
+
+
+def _batch(sb, tmp: Path, program: str, frame: bytes, lines: int, repeat: int) -> list[int]:
+    """``lines`` BPF_PROG_TEST_RUNs of ``program`` on ``frame`` (each from the original
+    frame) in one bpftool process; the mean ns per run of each."""
+    data = tmp / "frame"
+    data.write_bytes(frame)
+    cmd = f"prog run pinned {sb.programs[program]} data_in {data}" + (f" repeat {repeat}" if repeat > 1 else "")
+    (tmp / "batch").write_text((cmd + "\n") * lines)
+    out = sb.bpftool("batch", "file", str(tmp / "batch"), json_out=True)
+    return [int(o["output"]["duration"]) for o in out]
+
+
+def _measure(n: _Node, sizes: Sizes, log) -> list[dict]:
+    from .bpf.testrun import Sandbox
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix=PREFIX + "bpf-") as tmpdir, Sandbox() as sb, Sandbox() as mock_sb:
+        tmp = Path(tmpdir)
+        for obj in n.objects.values():
+            sb.load(obj)
+        _fill_maps(sb, n)
+        if n.mock_overlay:
+            mock_sb.load(n.mock_overlay)
+            _fill_maps(mock_sb, n)
+            # The tunnel key bpf_skb_get_tunnel_key would return: the remote node, VNI = the sender's identity.
+            key = bytearray(44)
+            struct.pack_into("<II", key, 0, n.remote.identity, int(ipaddress.IPv4Address(str(n.lab.node(n.remote.node).ip))))
+            mock_sb.update_map("test_tunnel_key", (0).to_bytes(4, "little"), bytes(key))
+        for case in _cases(n):
+            box = mock_sb if case.mock else sb
+            first = box.run(case.program, case.frame)  # a flow's first packet: creates its CT / NAT entries
+            problem = case.expect(first.retval, first.data)
+            if problem:
+                raise BenchError(f"{case.section} ({case.what}): {problem}")
+            single = _batch(box, tmp, case.program, case.frame, sizes.single_runs, 1)
+            hot = None
+            if case.hot == "repeat":
+                hot = statistics.median(_batch(box, tmp, case.program, case.frame, sizes.hot_calls, sizes.hot_repeat))
+            elif case.hot == "ttl":
+                hot = statistics.median(_batch(box, tmp, case.program, case.frame, sizes.ttl_calls, TTL_REPEAT))
+            row = {
+                "section": case.section,
+                "what": case.what,
+                "object": Path(str(box.programs[case.program])).parent.name.rsplit("-", 1)[0],
+                "verdict": {0: "OK", 2: "SHOT", 7: "REDIRECT"}.get(first.retval, str(first.retval)),
+                "hot_ns": round(hot, 1) if hot is not None else None,
+                "hot_method": {"repeat": f"repeat {sizes.hot_repeat} x {sizes.hot_calls}, median",
+                               "ttl": f"repeat {TTL_REPEAT} (TTL 255) x {sizes.ttl_calls}, median"}.get(case.hot),
+                "single_ns": statistics.median(single),
+                "first_packet_ns": first.duration_ns,
+                "mock_tunnel_key": case.mock,
+                "frame_bytes": len(case.frame),
+            }
+            rows.append(row)
+            log(f"    {row['section']:<15} {row['what']:<62} hot {row['hot_ns'] if hot is not None else '-':>6}  "
+                f"single {row['single_ns']:>6}")
+    return rows
+
+
+def per_program(log=print, seeds: tuple[str, ...] = ("cilium_vxlan", "cilium_kpr_ebpf"), sizes: Sizes = Sizes()) -> dict:
+    """ns per packet of each BPF program section, through BPF_PROG_TEST_RUN in a private
+    bpffs (cnilab.bpf.testrun.Sandbox), objects compiled for a node of each seed lab from
+    its model, maps filled as `up` fills them. Frames are full-sized TCP segments (VXLAN
+    packets for the netdev hooks of the tunnel).
+
+    Two figures per case:
+
+    - ``hot_ns``: the kernel's mean over many runs in one call (``repeat``), caches warm.
+      Only where every run sees what a packet of the flow would: a program that leaves the
+      frame unchanged (repeat 100000), or one that routes it (TTL-1 per run: a frame sent
+      with TTL 255 is repeated 254 times). A translated frame (ClusterIP, NodePort,
+      masquerade) is not what the next packet looks like, so these get none -- except
+      ClusterIP measured on a ring of two ClusterIPs that are each other's backend, where
+      every run is a ClusterIP hit.
+    - ``single_ns``: the median of 1000 separate runs (repeat 1) of the same frame after
+      the flow's first packet, i.e. a packet of an established flow, caches as bpftool
+      leaves them between runs; it includes the harness's own per-call cost, shown by the
+      count-and-pass programs (to-overlay, to-host), whose work is next to nothing.
+
+    from-overlay runs in a build with TEST_MOCK_TUNNEL_KEY: BPF_PROG_TEST_RUN cannot hand a
+    program tunnel metadata, so the received key comes from a map lookup instead of
+    bpf_skb_get_tunnel_key.
+    """
+    t = time.perf_counter()
+    result = {"kernel": os.uname().release, "sizes": dataclasses.asdict(sizes), "labs": {}}
+    for seed in seeds:
+        n = _prepare(seed)
+        node = n.node.name.removeprefix(n.lab.name + "-")
+        log(f"  {seed} ({_mode(n.lab)}): node {node}, pod under test {n.client.name}")
+        result["labs"][seed] = {"mode": _mode(n.lab), "node": node, "pod": n.client.name, "rows": _measure(n, sizes, log)}
+    result["seconds"] = round(time.perf_counter() - t, 1)
+    return result
+
+
+def format_per_program(result: dict) -> str:
+    lines = [
+        f"BPF_PROG_TEST_RUN, ns per packet (kernel {result['kernel']}). hot: mean of runs repeated in one call, "
+        f"caches warm; single: median of {result['sizes']['single_runs']} separate runs, harness cost included"
+    ]
+    for seed, lab in result["labs"].items():
+        lines.append(f"{seed} ({lab['mode']}), node {lab['node']}, pod under test {lab['pod']}")
+        lines.append(f"  {'section':<16}{'case':<64}{'verdict':>9}{'hot':>7}{'single':>8}")
+        for r in lab["rows"]:
+            hot = f"{r['hot_ns']:.0f}" if r["hot_ns"] is not None else "-"
+            what = r["what"] + (" [mock key]" if r["mock_tunnel_key"] else "")
+            lines.append(f"  {r['section']:<16}{what:<64}{r['verdict']:>9}{hot:>7}{r['single_ns']:>8.0f}")
     return "\n".join(lines)
 
 
