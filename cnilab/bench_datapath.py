@@ -341,8 +341,6 @@ def _lab_up(spec: LabSpec, tmp: Path, log) -> RunningLab:
     from .backends.base import get_backend
     from .model import load_lab
 
-    if not spec.cluster.startswith(PREFIX):
-        raise ValueError(f"lab cluster names must start with {PREFIX!r}: {spec.cluster!r}")
     inv = drive.private_lab(tmp, spec.seed, spec.cluster, spec.underlay, "netns")
     running = RunningLab(spec, inv)
     t = time.perf_counter()
@@ -410,6 +408,9 @@ def throughput(
         if spec is not None and specs[spec.seed] not in need_labs:
             need_labs.append(specs[spec.seed])
     need_kvx = any(PATHS[p][1] is None for p in paths)
+    for spec in need_labs:
+        if not spec.cluster.startswith(PREFIX):
+            raise ValueError(f"lab cluster names must start with {PREFIX!r}: {spec.cluster!r}")
 
     result: dict = {
         "tool": "iperf3 TCP, one stream, receiver's rate",
