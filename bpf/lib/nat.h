@@ -124,8 +124,17 @@ static __always_inline int snat_v4_rev(struct __sk_buff *ctx, struct ipv4_l4 *l4
 		.flags = TUPLE_F_IN,
 	};
 	struct ipv4_nat_entry *state;
+	__u16 port = bpf_ntohs(l4->dport);
 	int ret;
 
+	/* Cilium's snat_v4_rev_nat_can_skip(): every mapping has its port (ICMP
+	 * echo id) in NODEPORT_PORT_MIN_NAT..MAX_NAT, so a packet to another
+	 * port answers no translated flow and needs no lookup.  That is most
+	 * of what reaches the node's address: VXLAN (8472), NodePort requests,
+	 * the node's own services.
+	 */
+	if (port < NODEPORT_PORT_MIN_NAT || port > NODEPORT_PORT_MAX_NAT)
+		return 0;
 	state = bpf_map_lookup_elem(&cilium_snat_v4_external, &rtuple);
 	if (!state)
 		return 0;

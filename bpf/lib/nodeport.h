@@ -217,6 +217,11 @@ static __always_inline int snat_v4_masquerade(struct __sk_buff *ctx)
 	saddr = ip4->saddr;
 	daddr = ip4->daddr;
 
+	/* The node's own traffic (VXLAN among it): its address is a host
+	 * endpoint, so the lookup below would say the same; no lookup.
+	 */
+	if (saddr == NODE_IPV4)
+		return CTX_ACT_OK;
 	ep = lookup_ip4_endpoint(saddr);
 	if (!ep || (ep->flags & ENDPOINT_F_HOST))
 		return CTX_ACT_OK;

@@ -205,3 +205,22 @@ def test_new_maps_are_one_instance_shared_by_all_programs(any_dp):
     assert ids["cilium_lb4_services_v2"] in progs["cil_from_container"]
     if any_dp.mode != "legacy":
         assert ids["cilium_snat_v4_external"] in progs["cil_to_netdev"]
+
+
+@pytest.mark.parametrize("dp", ["vxlan_dp", "native_dp"])
+def test_only_ports_of_the_nat_range_are_looked_up_for_a_reply(dp, request):
+    # Mappings always get a port of 32768..65535 (Cilium's snat_v4_rev_nat_can_skip): a
+    # packet to the node on another port (VXLAN's 8472 here) answers no translated flow,
+    # even if an entry with that port were planted, and passes untouched.
+    sb = request.getfixturevalue(dp)
+    planted = NatEntry(lab.WORLD_HOST, 80, lab.NODE.node_ip, 8472, 6, TUPLE_F_IN, lab.POD_A.ip, 40000)
+    sb.update_map("cilium_snat_v4_external", planted.pack_key(), planted.pack_value())
+    frame = world_reply(8472)
+    assert (sb.run(FROM_NETDEV, frame).retval, sb.run(FROM_NETDEV, frame).data) == (TC_ACT_OK, frame)
+
+
+def test_the_nodes_own_traffic_is_not_masqueraded(vxlan_dp):
+    # A VXLAN packet of the node itself on its way out of eth0.
+    frame = leaving(lab.NODE.node_ip, lab.REMOTE_NODE_IP, sport=50000, dport=8472)
+    assert (vxlan_dp.run(TO_NETDEV, frame).retval, vxlan_dp.run(TO_NETDEV, frame).data) == (TC_ACT_OK, frame)
+    assert nat(vxlan_dp) == []
