@@ -485,7 +485,7 @@ def throughput(
                     "mtu_problems": problems,
                 }
         finally:
-            for spec_seed, lab in reversed(list(running.items())):
+            for lab in reversed(list(running.values())):
                 err = _lab_down(lab.inventory, log)
                 if err:
                     errors.append(err)
@@ -517,7 +517,7 @@ def throughput(
         "bpf_vxlan / native_bpf": ("bpf_vxlan", "native_bpf"),
     }.items():
         if a in res and b in res:
-            rounds_ratio = [x / y for x, y in zip(res[a]["runs_gbps"], res[b]["runs_gbps"])]
+            rounds_ratio = [x / y for x, y in zip(res[a]["runs_gbps"], res[b]["runs_gbps"], strict=True)]
             ratios[name] = round(statistics.median(rounds_ratio), 3)
             per_round[name] = [round(r, 3) for r in rounds_ratio]
     result["ratios_per_round"] = per_round
