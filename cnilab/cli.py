@@ -42,6 +42,8 @@ def _inventory(lab_arg: str) -> Path:
 
 
 def _pyinfra(lab_arg: str, deploy: str, backend: str | None) -> int:
+    if deploy == "up.py":
+        load_lab(lab_arg)  # a broken declaration is refused here, in one line, before pyinfra starts
     argv = [sys.executable, "-m", "pyinfra", "-y", str(_inventory(lab_arg)), str(REPO_ROOT / "deploys" / deploy)]
     if backend:
         argv += ["--data", f"backend={backend}"]
