@@ -61,7 +61,7 @@ def objects(cache_dir: pathlib.Path) -> dict[str, dict[str, pathlib.Path]]:
     return {"real": build("real"), "mock": build("mock")}
 
 
-def open_datapath(objs: dict[str, pathlib.Path]) -> Sandbox:
+def open_datapath(objs: dict[str, pathlib.Path], tunnels=lab.TUNNELS, ipcache=lab.IPCACHE) -> Sandbox:
     sb = Sandbox()
     sb.open()
     try:
@@ -69,9 +69,9 @@ def open_datapath(objs: dict[str, pathlib.Path]) -> Sandbox:
             sb.load(obj)
         for e in lab.ENDPOINTS:
             sb.update_map("cilium_lxc", e.pack_key(), e.pack_value())
-        for t in lab.TUNNELS:
+        for t in tunnels:
             sb.update_map("cilium_tunnel_map", t.pack_key(), t.pack_value())
-        for i in lab.IPCACHE:
+        for i in ipcache:
             sb.update_map("cilium_ipcache", i.pack_key(), i.pack_value())
     except Exception:
         sb.close()

@@ -484,19 +484,7 @@ def _build_masq() -> dict:
 
 
 def _open_masq(objs: dict) -> Sandbox:
-    sb = Sandbox()
-    sb.open()
-    try:
-        for obj in objs.values():
-            sb.load(obj)
-        for e in lab.ENDPOINTS:
-            sb.update_map("cilium_lxc", e.pack_key(), e.pack_value())
-        for i in lab.KPR_IPCACHE:
-            sb.update_map("cilium_ipcache", i.pack_key(), i.pack_value())
-    except Exception:
-        sb.close()
-        raise
-    return sb
+    return open_datapath(objs, tunnels=(), ipcache=lab.KPR_IPCACHE)
 
 
 class Datapath:
