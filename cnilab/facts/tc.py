@@ -7,6 +7,7 @@ import json
 from pyinfra.api import FactBase
 
 from ..backends.base import NODE_STATE_DIR
+from ._combine import joined, parse, split
 
 ATTACH_DIR = f"{NODE_STATE_DIR}/tc"
 
@@ -102,3 +103,32 @@ class BpfObjects(FactBase):
 
     def process(self, output):
         return {line.strip() for line in output if line.strip()}
+
+
+class Datapath(FactBase):
+    """
+    What attaching the datapath needs to know, in one round trip: the node's links, the
+    objects it holds, the BPF filters on its hooks, the attach records and the pinned maps:
+    ``{"links": Links, "objects": BpfObjects, "filters": BpfFilters, "records": AttachRecords,
+    "pins": PinnedMaps}``.
+    """
+
+    PARTS = ("links", "objects", "filters", "records", "pins")
+
+    @staticmethod
+    def _facts():
+        from .bpf import PinnedMaps
+        from .ip import Links
+
+        return [Links(), BpfObjects(), BpfFilters(), AttachRecords(), PinnedMaps()]
+
+    @classmethod
+    def default(cls):
+        return {k: f.default() for k, f in zip(cls.PARTS, cls._facts())}
+
+    def command(self):
+        return joined([f.command() for f in self._facts()])
+
+    def process(self, output):
+        parts = split(output) + [[]] * len(self.PARTS)
+        return {k: parse(f, lines) for k, f, lines in zip(self.PARTS, self._facts(), parts)}
