@@ -23,8 +23,10 @@ class Sysctls(FactBase):
         return {}
 
     def command(self, keys):
-        paths = " ".join(shlex.quote(k) for k in keys)
-        return f"for k in {paths}; do f=/proc/sys/$(echo $k | tr . /); [ -r $f ] && echo \"$k=$(cat $f)\"; done; true"
+        # Shell builtins only (no process per key): a node has dozens of these. /proc/sys
+        # answers a byte-wise read without its newline, so `read` may report EOF.
+        pairs = " ".join(f"{shlex.quote(k)} {shlex.quote('/proc/sys/' + k.replace('.', '/'))}" for k in keys)
+        return f'set -- {pairs}; while [ $# -gt 1 ]; do v=; [ -r "$2" ] && {{ read -r v < "$2" || [ -n "$v" ]; }} && echo "$1=$v"; shift 2; done; true'
 
     def process(self, output):
         return dict(line.split("=", 1) for line in output if "=" in line)
@@ -56,10 +58,11 @@ class Responders(FactBase):
         return {}
 
     def command(self):
+        # One grep per pod and builtins for the rest: a node runs a responder per pod.
         return (
-            f"for f in {PID_DIR}/*.pid; do [ -f \"$f\" ] || continue; p=$(cat \"$f\"); "
-            f"if tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q {RESPONDER_MARK}; then "
-            "echo \"$(basename \"$f\" .pid) $p\"; fi; done; true"
+            f"for f in {PID_DIR}/*.pid; do [ -f \"$f\" ] || continue; p=; {{ read -r p < \"$f\" || [ -n \"$p\" ]; }}; "
+            f"if [ -n \"$p\" ] && grep -qa {RESPONDER_MARK} /proc/$p/cmdline 2>/dev/null; then "
+            "n=${f##*/}; echo \"${n%.pid} $p\"; fi; done; true"
         )
 
     def process(self, output):
@@ -88,7 +91,8 @@ class PodNetworks(FactBase):
         n = ShellVar("n")
         node = joined([Links().command(), Sysctls().command(keys=list(sysctls))])
         pod = joined([Links().command(n), Addresses().command(n), Routes().command(n)])
-        return f"{node}; for n in $(ip netns list 2>/dev/null | cut -d' ' -f1); do {label('pod', '$n')}; {pod}; done"
+        # The namespaces `ip netns` made are the files of /run/netns (a glob, no process).
+        return f"{node}; for n in /run/netns/*; do [ -e \"$n\" ] || continue; n=${{n##*/}}; {label('pod', '$n')}; {pod}; done"
 
     def process(self, output):
         from .ip import Addresses, Links, Routes
