@@ -97,8 +97,17 @@ class LabNodeConnector(BaseConnector):
             return False, CommandOutput(
                 [OutputLine("stderr", f"node {self.node} of lab {self.lab_name} does not exist (run deploys/up.py)")]
             )
-        command = make_unix_command_for_host(self.state, self.host, command, **arguments)
-        argv = self.backend.exec_argv(self.lab_name, self.node, command.get_raw_value())
+        if local_arguments.get("_stdin") is not None:
+            command = make_unix_command_for_host(self.state, self.host, command, **arguments)
+            argv = self.backend.exec_argv(self.lab_name, self.node, command.get_raw_value())
+        else:
+            # The command reaches the node's shell on its stdin, not as an argument: the
+            # commands of a large lab's node (a map batch of hundreds of entries) are
+            # longer than one argument may be (128 KiB). The shell reads it whole, then
+            # runs it, so what it runs finds stdin at its end, as before.
+            command = make_unix_command_for_host(self.state, self.host, command, **{**arguments, "_shell_executable": None})
+            argv = self.backend.exec_argv(self.lab_name, self.node, 'eval "$(cat)"')
+            local_arguments["_stdin"] = command.get_raw_value()
         logger.debug("--> Running in node %s: %s", self.node, command)
         node_command = StringCommand(*argv[:-1], QuoteString(argv[-1]))
         return self.local.run_shell_command(

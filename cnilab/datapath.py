@@ -1,8 +1,11 @@
 """Which BPF object goes on which hook of a node, compiled for that node.
 
 Cilium renders node_config.h / ep_config.h with the interface indexes of the devices
-it made, then compiles; so do we, once the devices exist. Compiling is cached by
-content, so a lab whose devices and endpoints did not change compiles nothing.
+it made, then compiles; so do we, once the devices exist. What differs between nodes
+and endpoints is CONFIG data in the objects, so each program is compiled once per lab
+mode (the template) and each node's object is the template with its values written in
+(cnilab/bpf/compile.py build_object). Everything is cached by content, so a lab whose
+devices and endpoints did not change builds nothing.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bpf.compile import compile_object
-from .bpf.config import EndpointBpfConfig, NodeBpfConfig
+from .bpf.compile import build_object
+from .bpf.config import EndpointBpfConfig, NodeBpfConfig, ep_config_vars, node_config_vars
 from .bpf.headers import render_ep_config, render_node_config
 from .model.lab import Lab, TcAttachment
 
@@ -63,11 +66,12 @@ def missing_devices(lab: Lab, node_name: str, links: dict) -> list[str]:
 def programs(lab: Lab, node_name: str, links: dict) -> list[Program]:
     """The node's programs, compiled (or found in the cache) for its live ifindexes."""
     cfg = node_config(lab, node_name, links)
-    node_h = render_node_config(cfg)
+    node_h, node_t = render_node_config(cfg), render_node_config(cfg, template=True)
+    node_values = {name: v.raw for name, v in node_config_vars(cfg).items()}
     pods = {p.name: p for p in lab.pods_on(node_name)}
     out = []
     for hook in lab.tc_attachments(node_name):
-        headers = {"node_config.h": node_h}
+        headers, template, values = {"node_config.h": node_h}, {"node_config.h": node_t}, node_values
         if hook.endpoint:
             p = pods[hook.endpoint]
             ep = EndpointBpfConfig(
@@ -80,6 +84,8 @@ def programs(lab: Lab, node_name: str, links: dict) -> list[Program]:
                 identity=p.identity,
                 ifname=p.lxc,
             )
-            headers["ep_config.h"] = render_ep_config(cfg, ep)
-        out.append(Program(hook, compile_object(hook.program, headers)))
+            headers = headers | {"ep_config.h": render_ep_config(cfg, ep)}
+            template = template | {"ep_config.h": render_ep_config(cfg, ep, template=True)}
+            values = values | {name: v.raw for name, v in ep_config_vars(ep).items()}
+        out.append(Program(hook, build_object(hook.program, headers, template, values)))
     return out

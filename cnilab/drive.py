@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -49,3 +50,37 @@ def verify(declaration: Path, *extra: str, timeout: float = 900) -> subprocess.C
         [sys.executable, "-m", "pytest", str(REPO_ROOT / "verify"), "--lab", str(declaration), "-q", "-p", "no:cacheprovider", *extra],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout,
     )  # fmt: skip
+
+
+def _out(*argv: str) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def leftovers(cluster: str) -> dict[str, list[str]]:
+    """Everything on this machine that carries the lab's name: namespaces, mounts, state,
+    containers, networks, processes. Empty lists when the lab left nothing."""
+    found: dict[str, list[str]] = {}
+    mine = lambda name: name == cluster or name.startswith(f"{cluster}-")  # noqa: E731  (not cnilab-x-10 for cnilab-x-1)
+    found["netns"] = [n for n in _out("ip", "netns", "list").split() if mine(n)]
+    found["mounts"] = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines() if f"/cnilab/{cluster}/" in line or line.split()[4].endswith(f"/cnilab/{cluster}")]
+    found["state"] = [str(p) for p in [Path("/run/cnilab") / cluster] if p.exists()]
+    found["containers"] = _out("docker", "ps", "-a", "--filter", f"label=cnilab.lab={cluster}", "--format", "{{.Names}}").split()
+    found["networks"] = _out("docker", "network", "ls", "--filter", f"label=cnilab.lab={cluster}", "--format", "{{.Name}}").split()
+    procs = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "cnilab-responder" in cmd and any(mine(n) for n in _netns_of(pid).split()):
+                procs.append(f"{pid} {cmd}")
+    found["processes"] = procs
+    return {k: v for k, v in found.items() if v}
+
+
+def _netns_of(pid: str) -> str:
+    return _out("ip", "netns", "identify", pid)

@@ -14,7 +14,7 @@ from pyinfra.api import deploy
 
 from cnilab.bpf import maps
 from cnilab.model.lab import VXLAN_PORT, Lab
-from cnilab.operations import bpf, ip, sysctl, tc
+from cnilab.operations import bpf, ip, tc
 from cnilab.operations.ip import Link
 
 CILIUM_DEVICES = ("cilium_host", "cilium_net", "cilium_vxlan")
@@ -42,14 +42,15 @@ def cilium_devices(lab: Lab):
     ]
     if lab.mode.tunnelled:
         wanted.append(Link("cilium_vxlan", "vxlan", node.vxlan_mac, vxlan_port=VXLAN_PORT))
-    ip.links(name="cilium_host/cilium_net veth pair and cilium_vxlan", wanted=wanted)
-    ip.addresses(name="Router IP on cilium_host", dev="cilium_host", wanted=[(f"{node.router_ip}/32", "link")])
     devs = [d for d in CILIUM_DEVICES if lab.mode.tunnelled or d != "cilium_vxlan"]
-    sysctl.values(name="Cilium's sysctls", wanted=cilium_sysctls(devs))
-    ip.routes(
-        name="Pod CIDR routes via cilium_host, the world via eth0",
-        wanted=lab.node_routes(node.name) + lab.world_routes(),
+    ip.network(
+        name="cilium_host/cilium_net and cilium_vxlan, the router IP, pod CIDR routes, Cilium's sysctls",
+        links=wanted,
+        addresses={"cilium_host": [(f"{node.router_ip}/32", "link")]},
+        # Pod CIDR routes via cilium_host, the world via eth0.
+        routes=lab.node_routes(node.name) + lab.world_routes(),
         own_devs=("cilium_host",),
+        sysctls=cilium_sysctls(devs),
     )
 
 
@@ -57,10 +58,13 @@ def cilium_devices(lab: Lab):
 def cilium_bpf(lab: Lab):
     name = host.data.cnilab_node
     tc.bpf_programs(name="bpf_host, bpf_overlay and bpf_lxc on their hooks", lab=lab, node=name)
-    bpf.map_entries(name="cilium_tunnel_map: remote pod CIDRs", map_name=maps.TUNNEL_MAP, wanted=lab.tunnel_entries(name))
-    bpf.map_entries(name="cilium_ipcache: identities", map_name=maps.IPCACHE_MAP, wanted=lab.ipcache_entries(name))
-    bpf.endpoint_entries(name="cilium_lxc: local endpoints", wanted=lab.endpoint_entries(name))
-    # Backends before the services that point at them.
-    lb_maps = maps.lb_entries(lab.lb_services())
-    for lb_map in (maps.LB_BACKENDS_MAP, maps.LB_REVNAT_MAP, maps.LB_SERVICES_MAP):
-        bpf.map_entries(name=f"{lb_map}: Services", map_name=lb_map, wanted=lb_maps[lb_map])
+    bpf.node_maps(
+        name="cilium_tunnel_map, cilium_ipcache, the load balancer's maps, cilium_lxc",
+        wanted={
+            maps.TUNNEL_MAP: lab.tunnel_entries(name),
+            maps.IPCACHE_MAP: lab.ipcache_entries(name),
+            # Backends before the services that point at them.
+            **lab.lb_map_entries(),
+        },
+        endpoints=lab.endpoint_entries(name),
+    )

@@ -6,24 +6,22 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from cnilab.kubeproxy import cilium_masquerade_rules, nat_rules
+from cnilab.kubeproxy import cilium_masquerade_rules
+from cnilab.kubeproxy import nat_rules as kube_proxy_rules
 from cnilab.model.lab import Lab
 from cnilab.operations import iptables
 
 
-@deploy("kube-proxy")
-def kube_proxy(lab: Lab):
-    chains, rules = nat_rules(lab)
+@deploy("Services and masquerade in the nat table")
+def nat_rules(lab: Lab):
+    # kube-proxy's KUBE-* where kind runs kube-proxy (none left where it does not), and
+    # Cilium's CILIUM_* masquerade: one read of the nat table, one iptables-restore.
+    chains, rules = kube_proxy_rules(lab) if lab.mode.kube_proxy else ([], [])
+    c_chains, c_rules = cilium_masquerade_rules(lab, host.data.cnilab_node)
     iptables.chains(
-        name="KUBE-* chains in the nat table",
+        name="KUBE-* and CILIUM_* chains in the nat table",
         table="nat",
-        prefixes=("KUBE-",),
-        wanted_chains=chains if lab.mode.kube_proxy else [],
-        wanted_rules=rules if lab.mode.kube_proxy else [],
+        prefixes=("KUBE-", "CILIUM_"),
+        wanted_chains=chains + c_chains,
+        wanted_rules=rules + c_rules,
     )
-
-
-@deploy("Cilium masquerade")
-def cilium_masquerade(lab: Lab):
-    chains, rules = cilium_masquerade_rules(lab, host.data.cnilab_node)
-    iptables.chains(name="CILIUM_POST_nat", table="nat", prefixes=("CILIUM_",), wanted_chains=chains, wanted_rules=rules)

@@ -10,7 +10,7 @@ from pyinfra import host  # noqa: E402
 from cnilab.context import lab_of  # noqa: E402
 from deploys.cilium import cilium_bpf, cilium_devices  # noqa: E402
 from deploys.nodes import node_up  # noqa: E402
-from deploys.services import cilium_masquerade, kube_proxy  # noqa: E402
+from deploys.services import nat_rules  # noqa: E402
 from deploys.workloads import pods_up  # noqa: E402
 
 lab = lab_of(host)
@@ -18,5 +18,4 @@ node_up()
 cilium_devices(lab)
 pods_up(lab)
 cilium_bpf(lab)
-kube_proxy(lab)
-cilium_masquerade(lab)
+nat_rules(lab)

@@ -6,13 +6,12 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 import cnilab.responder
 from cnilab.model.lab import Lab
-from cnilab.operations import ip, pods, sysctl
+from cnilab.operations import pods
 from cnilab.operations.ip import Link
-from cnilab.operations.pods import RESPONDER_PATH
+from cnilab.operations.pods import PodNetwork
 
 from .cilium import cilium_sysctls
 
@@ -21,16 +20,17 @@ from .cilium import cilium_sysctls
 def pods_up(lab: Lab):
     node = host.data.cnilab_node
     local = lab.pods_on(node)
-    pods.namespaces(name="Pod namespaces", wanted=[p.name for p in local])
-    ip.links(
-        name="lxc veth pairs, eth0 in the pod",
-        wanted=[Link(p.lxc, "veth", p.lxc_mac, peer="eth0", peer_mac=p.mac, peer_netns=p.name) for p in local],
+    pods.network(
+        name="Pod namespaces, lxc veth pairs (eth0 in the pod), eth0 addresses and routes",
+        pods=[
+            PodNetwork(
+                p.name,
+                Link(p.lxc, "veth", p.lxc_mac, peer="eth0", peer_mac=p.mac, peer_netns=p.name),
+                f"{p.ip}/32",
+                tuple(lab.pod_routes(p.name)),
+            )
+            for p in local
+        ],
+        sysctls=cilium_sysctls([p.lxc for p in local]) if local else {},
     )
-    if local:
-        sysctl.values(name="lxc sysctls", wanted=cilium_sysctls([p.lxc for p in local]))
-    for p in local:
-        ip.links(name=f"{p.name}: eth0 up", wanted=[Link("eth0", "veth", p.mac, create=False)], netns=p.name)
-        ip.addresses(name=f"{p.name}: eth0 {p.ip}/32", dev="eth0", wanted=[(f"{p.ip}/32", "global")], netns=p.name)
-        ip.routes(name=f"{p.name}: routes via the router IP", wanted=lab.pod_routes(p.name), netns=p.name, own_devs=("eth0",))
-    files.put(name="Pod responder", src=str(Path(cnilab.responder.__file__)), dest=RESPONDER_PATH)
-    pods.responders(name="Responders on port 80", pods=local)
+    pods.responders(name="Responders on port 80", pods=local, script=str(Path(cnilab.responder.__file__)))

@@ -30,6 +30,17 @@
 # define __packed __attribute__((packed))
 #endif
 
+/* Per-node and per-endpoint values (node_config.h, ep_config.h): read-only
+ * globals in .rodata.config, which libbpf loads as a frozen array map, so the
+ * verifier knows them as constants.  Being data, not code, they let one
+ * compiled object serve every node and endpoint of a lab: cnilab writes each
+ * one's values into a copy of it (cnilab/bpf/template.py), as Cilium's loader
+ * does with its CONFIG() variables.  volatile: never folded into the code.
+ */
+#define DECLARE_CONFIG(type, name, ...) \
+	volatile const type __config_##name __section(".rodata.config") = __VA_ARGS__;
+#define CONFIG(name)		(__config_##name)
+
 #ifndef __maybe_unused
 # define __maybe_unused __attribute__((unused))
 #endif

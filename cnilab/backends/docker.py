@@ -126,12 +126,12 @@ class DockerBackend(NodeBackend):
         )  # fmt: skip
         self._pids.pop(name, None)
         pid = str(self._pid(name))
-        ip_argv = ["nsenter", "-t", pid, "-n", "ip"]
+        ip = f"nsenter -t {pid} -n ip"
         if name == lab.world.name:
             w = lab.world
-            underlay.plug(lab.name, "world", pid, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ip_argv)
+            underlay.run_lines(underlay.plug_lines(lab.name, "world", pid, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ip))
         else:
-            underlay.plug_node(lab, lab.node(name), pid, ip_argv)
+            underlay.run_lines(underlay.node_lines(lab, lab.node(name), pid, ip))
 
     def create_node(self, lab: Lab, node: Node) -> None:
         with _LOCK:

@@ -18,6 +18,7 @@ private bind mount because `unshare --mount=FILE` refuses a shared mount.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -31,9 +32,20 @@ from .base import NODE_STATE_DIR, BackendError, NodeBackend, Removed, require_to
 
 ROOT = Path("/run/cnilab")
 # pyinfra runs hosts as gevent greenlets (threading is patched): nodes of one lab share
-# the underlay and the bind mount, so their creation and removal take turns.
+# the underlay and the bind mount, so making those (and removing the lab) takes turns;
+# a node's own namespaces are made and removed side by side with the others'.
 _LOCK = threading.RLock()
 NETNS_DIR = Path("/run/netns")
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie: it holds no namespace any more. (Zombies wait for whoever reaps
+    orphans, which may take a second or more; the node need not wait for that.)"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 def _is_mountpoint(path: Path) -> bool:
@@ -103,26 +115,29 @@ class NetnsBackend(NodeBackend):
                 os.kill(int(pid), signal.SIGKILL)
             run(["ip", "netns", "del", w.name], check=False)
             run(["ip", "netns", "add", w.name])
-            underlay.plug(lab.name, "world", w.name, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ["ip", "-n", w.name])
+            underlay.run_lines(underlay.plug_lines(lab.name, "world", w.name, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", f"ip -n {w.name}"))
             responder = Path(__file__).resolve().parents[1] / "responder.py"
             cmd = world_command(lab, str(responder), sys.executable, str(self._world_pidfile(lab.name)))
             run(["ip", "netns", "exec", w.name, "sh", "-c", cmd])
 
     def create_node(self, lab: Lab, node: Node) -> None:
+        self.check()
         with _LOCK:
-            self._create_node(lab, node)
+            # Shared by the lab's nodes: made once, by whichever node comes first.
+            self._ensure_root()
+            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)  # before the underlay: see lab_exists
+            underlay.ensure(lab.name)
+        # The rest is the node's own (its namespaces, its port on the bridge): nodes are
+        # made side by side, each with one shell.
+        self._create_node(lab, node)
 
     def _create_node(self, lab: Lab, node: Node) -> None:
-        self.check()
-        self._ensure_root()
         # A half-made node (namespace without its mount namespace, or the reverse) is
         # made again from nothing.
         self._remove_node(lab.name, node.name)
         mnt = self.mount_file(lab.name, node.name)
         mnt.parent.mkdir(parents=True, exist_ok=True)
         mnt.touch()
-        run(["ip", "netns", "add", node.name])
-        run(["unshare", f"--mount={mnt}", "--propagation", "private", "true"])
         setup = " && ".join(
             [
                 "mount -t sysfs sysfs /sys",
@@ -133,8 +148,15 @@ class NetnsBackend(NodeBackend):
                 "ip link set lo up",
             ]
         )
-        run(self.exec_argv(lab.name, node.name, setup))
-        underlay.plug_node(lab, node, node.name, ["ip", "-n", node.name])
+        name = shlex.quote(node.name)
+        underlay.run_lines(
+            [
+                f"ip netns add {name}",
+                f"unshare --mount={shlex.quote(str(mnt))} --propagation private true",
+                shlex.join(self.exec_argv(lab.name, node.name, setup)),
+                *underlay.node_lines(lab, node, node.name, f"ip -n {name}"),
+            ]
+        )
 
     def lab_nodes(self, lab_name: str) -> list[str]:
         d = self.lab_dir(lab_name) / "mnt"
@@ -177,7 +199,7 @@ class NetnsBackend(NodeBackend):
                 pass
         for pid in pids:
             for _ in range(100):
-                if not Path(f"/proc/{pid}").exists():
+                if _exited(pid):
                     break
                 time.sleep(0.01)
         mnt = self.mount_file(lab_name, node)
@@ -220,5 +242,5 @@ class NetnsBackend(NodeBackend):
         return removed
 
     def remove_node(self, lab_name: str, node: str) -> list[Removed]:
-        with _LOCK:
-            return self._remove_node(lab_name, node)
+        # Only the node's own namespaces, mount and processes: nodes go side by side.
+        return self._remove_node(lab_name, node)

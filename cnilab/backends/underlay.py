@@ -12,6 +12,7 @@ need. A bridge the host's iptables never sees has no such rule, and still no way
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from .base import Removed, run
@@ -35,27 +36,36 @@ def ensure(lab_name: str) -> None:
     run(["ip", "-n", ul, "-batch", "-"], input=b"link set lo up\nlink add br0 type bridge\nlink set br0 up\n")
 
 
-def plug(lab_name: str, port: str, netns: str, mac: str, address: str, ip_argv: list[str], dev: str = "eth0", bridge: str = "br0") -> None:
-    """A veth from the underlay's `bridge` (`port`) to `dev` in `netns` (a namespace name
-    or a PID), with the node's MAC; then `address` (CIDR) on it through `ip_argv`, the
-    `ip` command as run inside that namespace. br0 is the nodes' eth0 network; br1, made
-    on first use, a second one (eth1, the declaration's privateNetwork)."""
-    ensure(lab_name)
-    ul = name(lab_name)
-    if bridge != "br0" and run(["ip", "-n", ul, "link", "show", bridge], check=False).returncode != 0:
-        run(["ip", "-n", ul, "-batch", "-"], input=f"link add {bridge} type bridge\nlink set {bridge} up\n".encode())
-    run(["ip", "-n", ul, "link", "del", port], check=False)  # a port left by a half-made node
-    run(["ip", "-n", ul, "link", "add", port, "type", "veth", "peer", "name", dev, "address", mac, "netns", netns])
-    run(["ip", "-n", ul, "link", "set", port, "master", bridge, "up"])
-    run([*ip_argv, "-batch", "-"], input=f"addr add {address} dev {dev}\nlink set {dev} up\n".encode())
+def plug_lines(lab_name: str, port: str, netns: str, mac: str, address: str, ip: str, dev: str = "eth0", bridge: str = "br0") -> list[str]:
+    """Shell lines for a veth from the underlay's `bridge` (`port`) to `dev` in `netns` (a
+    namespace name or a PID), with the node's MAC, and `address` (CIDR) on it through `ip`,
+    the `ip` command as run inside that namespace. br0 is the nodes' eth0 network; br1,
+    made on first use, a second one (eth1, the declaration's privateNetwork)."""
+    ul = shlex.quote(name(lab_name))
+    lines = []
+    if bridge != "br0":
+        lines.append(f"ip -n {ul} link show {bridge} >/dev/null 2>&1 || ip -n {ul} link add {bridge} type bridge")
+        lines.append(f"ip -n {ul} link set {bridge} up")
+    return lines + [
+        f"ip -n {ul} link del {port} 2>/dev/null || true",  # a port left by a half-made node
+        f"ip -n {ul} link add {port} type veth peer name {dev} address {mac} netns {shlex.quote(netns)}",
+        f"ip -n {ul} link set {port} master {bridge} up",
+        f"{ip} addr add {address} dev {dev}",
+        f"{ip} link set {dev} up",
+    ]
 
 
-def plug_node(lab, node, netns: str, ip_argv: list[str]) -> None:
+def node_lines(lab, node, netns: str, ip: str) -> list[str]:
     """A node's NICs: eth0 on the underlay, and eth1 on the private network if declared."""
-    plug(lab.name, f"n{node.index}", netns, node.mac, f"{node.ip}/{lab.underlay.prefixlen}", ip_argv)
+    lines = plug_lines(lab.name, f"n{node.index}", netns, node.mac, f"{node.ip}/{lab.underlay.prefixlen}", ip)
     if node.private_ip:
         prefix = lab.decl.privateNetwork.split("/")[1]
-        plug(lab.name, f"p{node.index}", netns, node.private_mac, f"{node.private_ip}/{prefix}", ip_argv, dev="eth1", bridge="br1")
+        lines += plug_lines(lab.name, f"p{node.index}", netns, node.private_mac, f"{node.private_ip}/{prefix}", ip, dev="eth1", bridge="br1")
+    return lines
+
+
+def run_lines(lines: list[str]) -> None:
+    run(["sh", "-c", "\n".join(["set -e", *lines])])
 
 
 def remove(lab_name: str) -> list[Removed]:

@@ -6,6 +6,12 @@ version, the flags, every file under ``bpf/`` and the given headers, so an
 unchanged lab compiles nothing.  Objects keep their Cilium names because
 ``tc filter show`` prints the object's basename (``bpf_overlay.o:[to-overlay]``).
 The rendered headers are kept beside the object for whoever wants to read them.
+
+``build_object(program, headers, template_headers, config)`` gives the same object
+without clang: the template (``template_headers``, every CONFIG value zero) is compiled
+once, cached like any object, and each node's or endpoint's object is a copy of it with
+its CONFIG values written in (cnilab/bpf/template.py), stored under the digest of
+``headers`` as if compiled from them.  A lab of a hundred nodes compiles three objects.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 BPF_DIR = REPO_ROOT / "bpf"
@@ -95,6 +102,61 @@ def _check_inputs(program: str, headers: dict[str, str]) -> None:
         raise ValueError(f"headers: {program} needs {', '.join(missing)}")
 
 
+def _target(program: str, headers: dict[str, str]) -> pathlib.Path:
+    _check_inputs(program, headers)
+    clang = _find_clang()
+    return cache_root() / source_digest(_clang_version(clang), cflags(), headers) / f"{program}.o"
+
+
+_LOCKS: dict[pathlib.Path, threading.Lock] = {}
+
+
+def _lock(target: pathlib.Path) -> threading.Lock:
+    """One maker per object in this process: when a hundred nodes (greenlets) want the same
+    template at once, one compiles it and the others wait for it."""
+    return _LOCKS.setdefault(target, threading.Lock())
+
+
+def _store(target: pathlib.Path, headers: dict[str, str], make) -> pathlib.Path:
+    """Make ``target`` with ``make(tmp_dir) -> object path`` and keep the headers beside it;
+    atomic, so parallel callers never see half an object."""
+    target_dir = target.parent
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=target_dir.parent) as tmp:
+        tmp_dir = pathlib.Path(tmp)
+        for name, text in headers.items():
+            (tmp_dir / name).write_text(text)
+        obj = make(tmp_dir)
+        for name in headers:
+            os.replace(tmp_dir / name, target_dir / name)
+        os.replace(obj, target)
+    return target
+
+
+def build_object(program: str, headers: dict[str, str], template_headers: dict[str, str], config: dict[str, bytes]) -> pathlib.Path:
+    """The object ``compile_object(program, headers)`` would give, made from the template.
+
+    ``template_headers`` are ``headers`` rendered as the template (every CONFIG value
+    zero, nothing naming the node or endpoint); ``config`` holds the values ``headers``
+    give the object's CONFIG variables, as bytes.
+    """
+    from .template import patch
+
+    target = _target(program, headers)
+    if target.is_file():
+        return target
+    template = compile_object(program, template_headers)
+    data = patch(template.read_bytes(), config)
+
+    def write(tmp_dir: pathlib.Path) -> pathlib.Path:
+        obj = tmp_dir / f"{program}.o"
+        obj.write_bytes(data)
+        return obj
+
+    with _lock(target):
+        return target if target.is_file() else _store(target, headers, write)
+
+
 def compile_object(program: str, headers: dict[str, str]) -> pathlib.Path:
     """Return the path of ``<program>.o`` built from bpf/<program>.c and ``headers``.
 
@@ -102,25 +164,18 @@ def compile_object(program: str, headers: dict[str, str]) -> pathlib.Path:
     parallel callers: each compiles in its own temporary directory and moves
     the result into place with an atomic rename.
     """
-    _check_inputs(program, headers)
-    clang = _find_clang()
-    flags = cflags()
-    target_dir = cache_root() / source_digest(_clang_version(clang), flags, headers)
-    target = target_dir / f"{program}.o"
+    target = _target(program, headers)
     if target.is_file():
         return target
+    clang, flags = _find_clang(), cflags()
 
-    target_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=target_dir.parent) as tmp:
-        tmp_dir = pathlib.Path(tmp)
-        for name, text in headers.items():
-            (tmp_dir / name).write_text(text)
+    def build(tmp_dir: pathlib.Path) -> pathlib.Path:
         obj = tmp_dir / f"{program}.o"
         cmd = [clang, *flags, "-I", str(tmp_dir), "-c", str(BPF_DIR / f"{program}.c"), "-o", str(obj)]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise CompileError(f"clang failed on {program}.c:\n{result.stderr.strip()}\ncommand: {' '.join(cmd)}")
-        for name in headers:
-            os.replace(tmp_dir / name, target_dir / name)
-        os.replace(obj, target)
-    return target
+        return obj
+
+    with _lock(target):
+        return target if target.is_file() else _store(target, headers, build)

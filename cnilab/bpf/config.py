@@ -135,3 +135,76 @@ class EndpointBpfConfig:
         _check_int(owner, "identity", self.identity, 256, 65535)
         if not isinstance(self.ifname, str) or not _IFNAME_RE.match(self.ifname):
             raise ValueError(f"{owner}.ifname: not an interface name: {self.ifname!r}")
+
+
+# --- per-node and per-endpoint values as CONFIG variables -----------------------------------
+#
+# What differs from node to node (addresses, MACs, interface indexes) and from endpoint to
+# endpoint is not compiled into the code: node_config.h / ep_config.h declare each value as
+# a read-only global in the section .rodata.config (DECLARE_CONFIG, bpf/lib/common.h), which
+# libbpf loads as a frozen array map. Everything else (the modes, MTUs, ranges) stays a
+# #define. So one object, compiled with every CONFIG value zero (the template), serves every
+# node and endpoint of a lab: cnilab writes each one's values into a copy of it
+# (cnilab/bpf/template.py), as Cilium's loader does with its own CONFIG() variables.
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigVar:
+    """One CONFIG variable: its C type and initializer, and the bytes it holds in the object."""
+
+    name: str  # the C symbol is __config_<name>
+    ctype: str
+    init: str  # the C initializer
+    raw: bytes  # what the initializer stores (little-endian target)
+    note: str = ""  # a comment for whoever reads the header
+
+    def declaration(self, template: bool = False) -> str:
+        if template:
+            return f"DECLARE_CONFIG({self.ctype}, {self.name}, {{0}})"
+        note = f" /* {self.note} */" if self.note else ""
+        return f"DECLARE_CONFIG({self.ctype}, {self.name}, {self.init}){note}"
+
+
+def _be32(name: str, addr: str, note: str | None = None) -> ConfigVar:
+    """An IPv4 address in network byte order (as it sits in the IP header)."""
+    ip = ipaddress.IPv4Address(addr)
+    return ConfigVar(name, "__be32", f"bpf_htonl(0x{int(ip):08x})", ip.packed, note or addr)
+
+
+def _u32(name: str, value: int, note: str = "") -> ConfigVar:
+    return ConfigVar(name, "__u32", str(value), value.to_bytes(4, "little"), note)
+
+
+def _mac(name: str, mac: str) -> ConfigVar:
+    raw = bytes.fromhex(mac.replace(":", ""))
+    init = "{ .addr = { " + ", ".join(f"0x{b:02x}" for b in raw) + " } }"
+    # union macaddr is 8 bytes (u32 + u16, 4-aligned): the two padding bytes stay zero.
+    return ConfigVar(name, "union macaddr", init, raw + b"\0\0", mac)
+
+
+def node_config_vars(node: NodeBpfConfig) -> dict[str, ConfigVar]:
+    """node_config.h's CONFIG variables, by name."""
+    out = [
+        _be32("node_ipv4", node.node_ip),
+        _u32("native_dev_ifindex", node.native_ifindex, "eth0"),
+        _mac("native_dev_mac", node.node_mac),
+        _be32("ipv4_gateway", node.router_ip, f"{node.router_ip} (router IP on cilium_host)"),
+        _u32("host_ifindex", node.host_ifindex, "cilium_host"),
+        _mac("host_mac", node.host_mac),
+        _u32("cilium_net_ifindex", node.net_ifindex, "cilium_net"),
+        _u32("encap_ifindex", node.encap_ifindex, "cilium_vxlan" if node.tunnel else "no tunnel: cilium_host"),
+    ]
+    return {v.name: v for v in out}
+
+
+def ep_config_vars(ep: EndpointBpfConfig) -> dict[str, ConfigVar]:
+    """ep_config.h's CONFIG variables, by name."""
+    out = [
+        _u32("lxc_id", ep.lxc_id),
+        _be32("lxc_ipv4", ep.ip),
+        _mac("lxc_mac", ep.mac),
+        _mac("lxc_node_mac", ep.node_mac),
+        _u32("lxc_ifindex", ep.ifindex, ep.ifname),
+        _u32("sec_label", ep.identity),
+    ]
+    return {v.name: v for v in out}

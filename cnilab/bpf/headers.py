@@ -1,14 +1,14 @@
 """Render node_config.h / ep_config.h from templates/bpf/*.j2."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 import jinja2
 
 from .. import templating
 
-from cnilab.bpf.config import EndpointBpfConfig, NodeBpfConfig
-
+from cnilab.bpf.config import EndpointBpfConfig, NodeBpfConfig, ep_config_vars, node_config_vars
 
 
 def ip_hex(addr: str) -> str:
@@ -41,9 +41,18 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render_node_config(node: NodeBpfConfig) -> str:
-    return environment().get_template("node_config.h.j2").render(node=node)
+@functools.lru_cache(maxsize=None)
+def _template(name: str) -> jinja2.Template:
+    # Parsed once per process: a lab renders a node_config.h per node and an ep_config.h per pod.
+    return environment().get_template(name)
 
 
-def render_ep_config(node: NodeBpfConfig, ep: EndpointBpfConfig) -> str:
-    return environment().get_template("ep_config.h.j2").render(node=node, ep=ep)
+def render_node_config(node: NodeBpfConfig, template: bool = False) -> str:
+    """node_config.h for the node; with template=True, the same with every CONFIG value zero
+    and nothing naming the node (the same text for every node of a lab)."""
+    return _template("node_config.h.j2").render(node=node, cfg=node_config_vars(node), template=template)
+
+
+def render_ep_config(node: NodeBpfConfig, ep: EndpointBpfConfig, template: bool = False) -> str:
+    """ep_config.h for the endpoint; with template=True, the same for every endpoint."""
+    return _template("ep_config.h.j2").render(node=node, ep=ep, cfg=ep_config_vars(ep), template=template)

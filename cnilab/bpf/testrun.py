@@ -10,11 +10,12 @@ in it are gone.
 
 What bpftool does inside (bpftool 7.1 / libbpf 1.1):
 
-- ``prog loadall OBJ DIR type classifier pinmaps /sys/fs/bpf`` pins programs as
+- ``prog loadall OBJ DIR type classifier`` pins programs as
   DIR/<function name> (``cil_from_container``); maps declared
   ``LIBBPF_PIN_BY_NAME`` are pinned, or reused, at /sys/fs/bpf/<map name>
   (libbpf's default pin root; tc uses /sys/fs/bpf/tc/globals instead).  So
-  objects loaded into one sandbox share their maps, as on a node.
+  objects loaded into one sandbox share their maps, as on a node.  Each
+  object's own .rodata.config (its CONFIG values) stays unpinned, as under tc.
 - ``prog run`` needs at least 14 bytes (ETH_HLEN) of data: the kernel
   refuses shorter input with EINVAL before the program runs.
 - with ``repeat N`` the program runs N times over the same buffer, each run
@@ -122,7 +123,7 @@ class Sandbox:
         """Load every program of ``obj``; return {function name: pinned path}."""
         obj = pathlib.Path(obj)
         pin_dir = f"{PROG_ROOT}/{obj.stem}-{len(self.programs)}"
-        self.bpftool("prog", "loadall", str(obj), pin_dir, "type", "classifier", "pinmaps", BPFFS)
+        self.bpftool("prog", "loadall", str(obj), pin_dir, "type", "classifier")
         listing = self._in_ns("ls", pin_dir).split()
         progs = {name: f"{pin_dir}/{name}" for name in listing}
         self.programs.update(progs)

@@ -7,6 +7,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from ..bpf import maps
+from ._combine import label, parse, split_labelled
 
 
 class MapEntries(FactBase):
@@ -38,3 +39,28 @@ class PinnedMaps(FactBase):
 
     def process(self, output):
         return {line.strip() for line in output if line.strip()}
+
+
+class Maps(FactBase):
+    """
+    The raw entries of several pinned maps (as MapEntries gives each: None when not pinned),
+    and the node's links (the endpoint map holds lxc ifindexes), in one round trip:
+    ``{"maps": {"cilium_tunnel_map": {...}, ...}, "links": Links}``.
+    """
+
+    @staticmethod
+    def default():
+        return {"maps": {}, "links": {}}
+
+    def command(self, map_names):
+        from .ip import Links
+
+        return "; ".join(
+            [f"( {Links().command()} )", *(f"{label('map', shlex.quote(m))}; {MapEntries().command(map_name=m)}" for m in map_names)]
+        )
+
+    def process(self, output):
+        from .ip import Links
+
+        head, parts = split_labelled(output, "map")
+        return {"links": parse(Links(), head), "maps": {name: parse(MapEntries(), lines) for name, lines in parts.items()}}

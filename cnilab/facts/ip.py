@@ -6,6 +6,7 @@ import json
 
 from pyinfra.api import FactBase
 
+from ._combine import joined, parse, split
 from ._ns import ip
 
 
@@ -111,3 +112,32 @@ def parse_route(r: dict) -> dict:
         "mtu": mtu,
         "proto": r.get("protocol"),
     }
+
+
+class Network(FactBase):
+    """
+    Links, addresses, routes and the given sysctls of a node (or of a pod's namespace, with
+    ``netns``), in one round trip: ``{"links": Links, "addresses": Addresses, "routes": Routes,
+    "sysctls": Sysctls}``, each as that fact gives it.
+    """
+
+    @staticmethod
+    def default():
+        return {"links": {}, "addresses": {}, "routes": [], "sysctls": {}}
+
+    def command(self, netns=None, sysctls=()):
+        from .node import Sysctls
+
+        parts = [Links().command(netns), Addresses().command(netns), Routes().command(netns)]
+        return joined(parts + [Sysctls().command(keys=list(sysctls))] if sysctls else parts)
+
+    def process(self, output):
+        from .node import Sysctls
+
+        parts = split(output) + [[]] * 4
+        return {
+            "links": parse(Links(), parts[0]),
+            "addresses": parse(Addresses(), parts[1]),
+            "routes": parse(Routes(), parts[2]),
+            "sysctls": parse(Sysctls(), parts[3]),
+        }

@@ -8,6 +8,8 @@ import shlex
 from pyinfra.api import FactBase
 
 from ..backends.base import NODE_STATE_DIR
+from ._combine import joined, label, parse, split, split_labelled
+from ._ns import ShellVar
 
 PID_DIR = f"{NODE_STATE_DIR}/pods"
 RESPONDER_MARK = "cnilab-responder"
@@ -21,8 +23,10 @@ class Sysctls(FactBase):
         return {}
 
     def command(self, keys):
-        paths = " ".join(shlex.quote(k) for k in keys)
-        return f"for k in {paths}; do f=/proc/sys/$(echo $k | tr . /); [ -r $f ] && echo \"$k=$(cat $f)\"; done; true"
+        # Shell builtins only (no process per key): a node has dozens of these. /proc/sys
+        # answers a byte-wise read without its newline, so `read` may report EOF.
+        pairs = " ".join(f"{shlex.quote(k)} {shlex.quote('/proc/sys/' + k.replace('.', '/'))}" for k in keys)
+        return f'set -- {pairs}; while [ $# -gt 1 ]; do v=; [ -r "$2" ] && {{ read -r v < "$2" || [ -n "$v" ]; }} && echo "$1=$v"; shift 2; done; true'
 
     def process(self, output):
         return dict(line.split("=", 1) for line in output if "=" in line)
@@ -54,11 +58,72 @@ class Responders(FactBase):
         return {}
 
     def command(self):
+        # One grep per pod and builtins for the rest: a node runs a responder per pod.
         return (
-            f"for f in {PID_DIR}/*.pid; do [ -f \"$f\" ] || continue; p=$(cat \"$f\"); "
-            f"if tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q {RESPONDER_MARK}; then "
-            "echo \"$(basename \"$f\" .pid) $p\"; fi; done; true"
+            f"for f in {PID_DIR}/*.pid; do [ -f \"$f\" ] || continue; p=; {{ read -r p < \"$f\" || [ -n \"$p\" ]; }}; "
+            f"if [ -n \"$p\" ] && grep -qa {RESPONDER_MARK} /proc/$p/cmdline 2>/dev/null; then "
+            "n=${f##*/}; echo \"${n%.pid} $p\"; fi; done; true"
         )
 
     def process(self, output):
         return {pod: int(pid) for pod, pid in (line.split() for line in output if line.strip())}
+
+
+class PodNetworks(FactBase):
+    """
+    What a node's pods are made of, in one round trip: the node's links and the given
+    sysctls (its lxc devices'), and for each pod namespace in the node the links, addresses
+    and routes inside it:
+
+    .. code:: python
+
+        {"node": {"links": Links, "sysctls": Sysctls},
+         "pods": {"net": {"links": Links, "addresses": Addresses, "routes": Routes}}}
+    """
+
+    @staticmethod
+    def default():
+        return {"node": {"links": {}, "sysctls": {}}, "pods": {}}
+
+    def command(self, sysctls=()):
+        from .ip import Addresses, Links, Routes
+
+        n = ShellVar("n")
+        node = joined([Links().command(), Sysctls().command(keys=list(sysctls))])
+        pod = joined([Links().command(n), Addresses().command(n), Routes().command(n)])
+        # The namespaces `ip netns` made are the files of /run/netns (a glob, no process).
+        return f"{node}; for n in /run/netns/*; do [ -e \"$n\" ] || continue; n=${{n##*/}}; {label('pod', '$n')}; {pod}; done"
+
+    def process(self, output):
+        from .ip import Addresses, Links, Routes
+
+        head, pods = split_labelled(output, "pod")
+        node = split(head) + [[], []]
+        out = {"node": {"links": parse(Links(), node[0]), "sysctls": parse(Sysctls(), node[1])}, "pods": {}}
+        for name, lines in pods.items():
+            parts = split(lines) + [[], [], []]
+            out["pods"][name] = {
+                "links": parse(Links(), parts[0]),
+                "addresses": parse(Addresses(), parts[1]),
+                "routes": parse(Routes(), parts[2]),
+            }
+        return out
+
+
+class ResponderState(FactBase):
+    """
+    The responders that run (as Responders gives them) and the content hash of the responder
+    script in the node (None when it is missing): ``{"running": {"net": 4242}, "script": "ab12..."}``.
+    """
+
+    @staticmethod
+    def default():
+        return {"running": {}, "script": None}
+
+    def command(self, path):
+        return joined([Responders().command(), f"sha256sum {shlex.quote(path)} 2>/dev/null | cut -d' ' -f1"])
+
+    def process(self, output):
+        parts = split(output) + [[], []]
+        script = [line.strip() for line in parts[1] if line.strip()]
+        return {"running": parse(Responders(), parts[0]), "script": script[0] if script else None}

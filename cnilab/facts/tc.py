@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 from pyinfra.api import FactBase
+from pyinfra.api.exceptions import FactProcessError
 
 from ..backends.base import NODE_STATE_DIR
+from ._combine import joined, parse, split
 
 ATTACH_DIR = f"{NODE_STATE_DIR}/tc"
 
@@ -29,19 +31,24 @@ class BpfFilters(FactBase):
         return {}
 
     def command(self):
-        # One line per hook: "<dev> <dir> <json>".
+        # The node's devices on one line, then one `tc -batch` (one process, not two per
+        # device) printing a JSON line per hook: ingress and egress of each device in turn.
         return (
-            "for d in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do "
-            "for dir in ingress egress; do printf '%s %s ' $d $dir; "
-            "tc -j filter show dev $d $dir 2>/dev/null | tr -d '\\n'; echo; done; done"
+            "devs=; for d in /sys/class/net/*/; do d=${d%/}; devs=\"$devs ${d##*/}\"; done; echo $devs; "
+            "for d in $devs; do echo \"filter show dev $d ingress\"; echo \"filter show dev $d egress\"; done "
+            "| tc -j -force -batch - 2>/dev/null; true"
         )
 
     def process(self, output):
+        if not output:
+            return {}
+        devs, lines = output[0].split(), [line for line in output[1:] if line.strip()]
+        if len(lines) != 2 * len(devs):
+            # A device went away while tc listed the others: the lines no longer pair up.
+            raise FactProcessError(f"tc printed {len(lines)} filter lists for {len(devs)} devices ({' '.join(devs)})")
         hooks = {}
-        for line in output:
-            dev, direction, rest = (line.split(" ", 2) + ["", ""])[:3]
-            if not dev:
-                continue
+        for i, rest in enumerate(lines):
+            dev, direction = devs[i // 2], ("ingress", "egress")[i % 2]
             filters = []
             for f in json.loads(rest or "[]"):
                 opts = f.get("options")
@@ -102,3 +109,32 @@ class BpfObjects(FactBase):
 
     def process(self, output):
         return {line.strip() for line in output if line.strip()}
+
+
+class Datapath(FactBase):
+    """
+    What attaching the datapath needs to know, in one round trip: the node's links, the
+    objects it holds, the BPF filters on its hooks, the attach records and the pinned maps:
+    ``{"links": Links, "objects": BpfObjects, "filters": BpfFilters, "records": AttachRecords,
+    "pins": PinnedMaps}``.
+    """
+
+    PARTS = ("links", "objects", "filters", "records", "pins")
+
+    @staticmethod
+    def _facts():
+        from .bpf import PinnedMaps
+        from .ip import Links
+
+        return [Links(), BpfObjects(), BpfFilters(), AttachRecords(), PinnedMaps()]
+
+    @classmethod
+    def default(cls):
+        return {k: f.default() for k, f in zip(cls.PARTS, cls._facts())}
+
+    def command(self):
+        return joined([f.command() for f in self._facts()])
+
+    def process(self, output):
+        parts = split(output) + [[]] * len(self.PARTS)
+        return {k: parse(f, lines) for k, f, lines in zip(self.PARTS, self._facts(), parts)}

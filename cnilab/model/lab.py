@@ -211,6 +211,8 @@ class Lab:
     mode: CiliumMode
     world: World
     _by_name: dict[str, Node] = field(default_factory=dict, repr=False)
+    _pods_by_name: dict[str, PodInstance] = field(default_factory=dict, repr=False)
+    _pods_by_node: dict[str, list[PodInstance]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -222,13 +224,16 @@ class Lab:
         return self._by_name[name]
 
     def pods_on(self, node: str) -> list[PodInstance]:
-        return [p for p in self.pods if p.node == node]
+        # Looked up for every node and pod: indexed once (a lab of 100 nodes asks thousands of times).
+        if not self._pods_by_node and self.pods:
+            for p in self.pods:
+                self._pods_by_node.setdefault(p.node, []).append(p)
+        return list(self._pods_by_node.get(node, []))
 
     def pod(self, name: str) -> PodInstance:
-        for p in self.pods:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        if not self._pods_by_name and self.pods:
+            self._pods_by_name = {p.name: p for p in self.pods}
+        return self._pods_by_name[name]
 
     @cached_property
     def control_plane(self) -> Node:
@@ -320,6 +325,16 @@ class Lab:
             ]
         out += [TcAttachment(p.lxc, "ingress", "bpf_lxc", "from-container", endpoint=p.name) for p in self.pods_on(node)]
         return out
+
+    @cached_property
+    def _lb_maps(self) -> dict[str, list]:
+        entries = maps.lb_entries(self.lb_services())
+        return {m: entries[m] for m in (maps.LB_BACKENDS_MAP, maps.LB_REVNAT_MAP, maps.LB_SERVICES_MAP)}
+
+    def lb_map_entries(self) -> dict[str, list]:
+        """The BPF load balancer's maps and their entries, the same on every node: backends
+        first, then reverse NAT, then the services pointing at them."""
+        return dict(self._lb_maps)
 
     def lb_services(self) -> list[lb.Service]:
         """The BPF load balancer's view of the Services, one per port (kube-proxy replacement only)."""

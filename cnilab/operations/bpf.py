@@ -6,7 +6,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from ..bpf import maps
-from ..facts.bpf import MapEntries
+from ..facts.bpf import MapEntries, Maps
 from ..facts.ip import Links
 from ..model.lab import LocalEndpoint
 
@@ -15,29 +15,59 @@ def _hex(b: bytes) -> str:
     return " ".join(maps.bpftool_hex(b))
 
 
-@operation()
-def map_entries(map_name: str, wanted: list):
-    """The pinned map ``map_name`` holds exactly ``wanted`` (entries of cnilab.bpf.maps)."""
-    have = host.get_fact(MapEntries, map_name=map_name)
+def map_changes(map_name: str, have: dict | None, wanted: list) -> list[str]:
+    """`bpftool batch` lines leaving the pinned map with exactly ``wanted`` (``have``: a
+    MapEntries fact; None when the map is not pinned yet, which it will be by the time
+    the lines run: the programs using it are attached first)."""
+    have = have or {}
     path = f"{maps.PIN_DIR}/{map_name}"
-    if have is None:
-        # The map appears when the first program using it is loaded (an earlier operation).
-        have = {}
     want = {e.pack_key(): e.pack_value() for e in wanted}
     lines = [f"map delete pinned {path} key {_hex(k)}" for k in sorted(set(have) - set(want))]
     lines += [
         f"map update pinned {path} key {_hex(k)} value {_hex(v)}" for k, v in sorted(want.items()) if have.get(k) != v
     ]
+    return lines
+
+
+def _batch(lines: list[str]) -> StringCommand:
+    body = "\n".join(lines)
+    return StringCommand(f"bpftool batch file /dev/stdin <<'EOF'\n{body}\nEOF")
+
+
+def _endpoints(wanted: list[LocalEndpoint], links: dict) -> list:
+    return [e.entry(links[e.lxc]["ifindex"] if e.lxc in links else 0) for e in wanted]
+
+
+@operation()
+def map_entries(map_name: str, wanted: list):
+    """The pinned map ``map_name`` holds exactly ``wanted`` (entries of cnilab.bpf.maps)."""
+    lines = map_changes(map_name, host.get_fact(MapEntries, map_name=map_name), wanted)
     if lines:
-        body = "\n".join(lines)
-        yield StringCommand(f"bpftool batch file /dev/stdin <<'EOF'\n{body}\nEOF")
+        yield _batch(lines)
     else:
-        host.noop(f"{map_name} holds its {len(want)} entries")
+        host.noop(f"{map_name} holds its {len(wanted)} entries")
 
 
 @operation()
 def endpoint_entries(wanted: list[LocalEndpoint]):
     """cilium_lxc holds the node's endpoints, with the live ifindex of each pod's lxc device."""
     links = host.get_fact(Links)
-    entries = [e.entry(links[e.lxc]["ifindex"] if e.lxc in links else 0) for e in wanted]
-    yield from map_entries._inner(maps.ENDPOINTS_MAP, entries)
+    yield from map_entries._inner(maps.ENDPOINTS_MAP, _endpoints(wanted, links))
+
+
+@operation()
+def node_maps(wanted: dict[str, list], endpoints: list[LocalEndpoint]):
+    """
+    Every map of the node holds exactly its entries: ``wanted`` by map name (in order: a
+    Service's backends before the Service), and cilium_lxc the node's ``endpoints`` with
+    the live ifindex of each lxc. One fact (Maps) reads them all, one `bpftool batch`
+    changes them.
+    """
+    names = [*wanted, maps.ENDPOINTS_MAP]
+    have = host.get_fact(Maps, map_names=names)
+    everything = {**wanted, maps.ENDPOINTS_MAP: _endpoints(endpoints, have["links"])}
+    lines = [line for name in names for line in map_changes(name, have["maps"].get(name), everything[name])]
+    if lines:
+        yield _batch(lines)
+    else:
+        host.noop(f"{len(names)} maps hold their {sum(len(v) for v in everything.values())} entries")

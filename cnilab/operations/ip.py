@@ -1,4 +1,5 @@
-"""Links, addresses and routes, each from its `ip -j` fact, changed in one `ip -batch`."""
+"""Links, addresses and routes, each from its `ip -j` fact, changed in one `ip -batch`; or all
+of a node's together (with its sysctls), one fact and one command."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from ..facts._ns import ip
-from ..facts.ip import Addresses, Links, Routes
+from ..facts.ip import Addresses, Links, Network, Routes
 from ..model.lab import Route
+from .sysctl import sysctl_changes
 
 
 def ip_batch(lines: list[str], netns: str | None = None) -> StringCommand:
@@ -44,11 +46,11 @@ class Link:
         )
 
 
-@operation()
-def links(wanted: list[Link], netns: str | None = None):
-    """Create, re-create or adjust links; a veth peer in the same namespace is set up with it."""
-    have = host.get_fact(Links, netns=netns)
+def link_changes(have: dict, wanted: list[Link]) -> tuple[list[str], set[str]]:
+    """The `ip -batch` lines that make ``wanted`` from ``have`` (a Links fact), and the names
+    of the links they create or re-create (whose addresses, routes and veth peers start anew)."""
     lines: list[str] = []
+    created: set[str] = set()
     for link in wanted:
         cur = have.get(link.name)
         if cur is None and not link.create:
@@ -62,6 +64,7 @@ def links(wanted: list[Link], netns: str | None = None):
             lines.append(f"link del {link.name}")
         if cur is None or wrong_kind:
             lines.append(link.add())
+            created.add(link.name)
             cur = {"mac": link.mac, "mtu": link.mtu, "noarp": False, "up": False}
         elif cur["mac"] != link.mac:
             lines.append(f"link set {link.name} address {link.mac}")
@@ -78,6 +81,39 @@ def links(wanted: list[Link], netns: str | None = None):
                     lines.append(f"link set {link.peer} mtu {link.mtu}")
             if peer is None or wrong_kind or peer["noarp"] != link.noarp or not peer["up"]:
                 lines.append(f"link set {link.peer} arp {'off' if link.noarp else 'on'} up")
+                if peer is None or wrong_kind:
+                    created.add(link.peer)
+    return lines, created
+
+
+def address_changes(have: dict, dev: str, wanted: list[tuple[str, str]]) -> list[str]:
+    """`ip -batch` lines leaving ``dev`` with exactly ``wanted`` (from an Addresses fact)."""
+    cur = {(f"{a['local']}/{a['prefixlen']}", a["scope"]) for a in have.get(dev, [])}
+    want = set(wanted)
+    lines = [f"addr del {a} dev {dev}" for a, _ in sorted(cur - want)]
+    lines += [f"addr add {a} dev {dev} scope {scope}" for a, scope in sorted(want - cur)]
+    return lines
+
+
+def route_changes(have: list, wanted: list[Route], own_devs: tuple[str, ...] = ()) -> list[str]:
+    """`ip -batch` lines putting ``wanted`` in place and removing strays on ``own_devs`` (from a Routes fact)."""
+    have_keys = {_route_key(r) for r in have if r["proto"] != "kernel"}
+    want_keys = {(r.dst, r.dev, r.via, r.src, r.scope, r.mtu): r for r in wanted}
+    lines = []
+    for r in have:
+        key = _route_key(r)
+        if r["dev"] in own_devs and r["proto"] != "kernel" and key not in want_keys:
+            lines.append(f"route del {r['dst']} dev {r['dev']}")
+    # Link-scope routes first: the gateways of the others go through them.
+    missing = sorted((r for key, r in want_keys.items() if key not in have_keys), key=lambda r: r.via is not None)
+    lines += [f"route replace {r.line()}" for r in missing]
+    return lines
+
+
+@operation()
+def links(wanted: list[Link], netns: str | None = None):
+    """Create, re-create or adjust links; a veth peer in the same namespace is set up with it."""
+    lines, _ = link_changes(host.get_fact(Links, netns=netns), wanted)
     if lines:
         yield ip_batch(lines, netns)
     else:
@@ -87,10 +123,7 @@ def links(wanted: list[Link], netns: str | None = None):
 @operation()
 def addresses(dev: str, wanted: list[tuple[str, str]], netns: str | None = None):
     """The IPv4 addresses of one link, ``[("10.0.2.194/32", "link")]``, and no others."""
-    have = {(f"{a['local']}/{a['prefixlen']}", a["scope"]) for a in host.get_fact(Addresses, netns=netns).get(dev, [])}
-    want = set(wanted)
-    lines = [f"addr del {a} dev {dev}" for a, _ in sorted(have - want)]
-    lines += [f"addr add {a} dev {dev} scope {scope}" for a, scope in sorted(want - have)]
+    lines = address_changes(host.get_fact(Addresses, netns=netns), dev, wanted)
     if lines:
         yield ip_batch(lines, netns)
     else:
@@ -107,18 +140,40 @@ def routes(wanted: list[Route], netns: str | None = None, own_devs: tuple[str, .
     The routes of the main table: the wanted ones present exactly, and on ``own_devs``
     (links the lab owns, like cilium_host) no others.
     """
-    have = host.get_fact(Routes, netns=netns)
-    have_keys = {_route_key(r) for r in have if r["proto"] != "kernel"}
-    want_keys = {(r.dst, r.dev, r.via, r.src, r.scope, r.mtu): r for r in wanted}
-    lines = []
-    for r in have:
-        key = _route_key(r)
-        if r["dev"] in own_devs and r["proto"] != "kernel" and key not in want_keys:
-            lines.append(f"route del {r['dst']} dev {r['dev']}")
-    # Link-scope routes first: the gateways of the others go through them.
-    missing = sorted((r for key, r in want_keys.items() if key not in have_keys), key=lambda r: r.via is not None)
-    lines += [f"route replace {r.line()}" for r in missing]
+    lines = route_changes(host.get_fact(Routes, netns=netns), wanted, own_devs)
     if lines:
         yield ip_batch(lines, netns)
     else:
         host.noop(f"{len(wanted)} routes are in place")
+
+
+@operation()
+def network(
+    links: list[Link],
+    addresses: dict[str, list[tuple[str, str]]],
+    routes: list[Route],
+    own_devs: tuple[str, ...] = (),
+    sysctls: dict[str, str] | None = None,
+):
+    """
+    A node's own links, the addresses on them, its routes and sysctls, read in one fact and
+    changed in one command: one `ip -batch` (links, then addresses, then routes, which may
+    use them), then `sysctl -w`. A link made anew here has nothing yet: its addresses,
+    routes and sysctls are set whatever the fact said of the link it replaces.
+    """
+    sysctls = sysctls or {}
+    have = host.get_fact(Network, sysctls=sorted(sysctls))
+    lines, created = link_changes(have["links"], links)
+    for dev, wanted in addresses.items():
+        lines += address_changes({} if dev in created else have["addresses"], dev, wanted)
+    lines += route_changes([r for r in have["routes"] if r["dev"] not in created], routes, own_devs)
+    changes = sysctl_changes(have["sysctls"], sysctls, created)
+    if not lines and not changes:
+        host.noop(f"links, addresses, {len(routes)} routes and {len(sysctls)} sysctls are as wanted")
+        return
+    script = ["set -e"]
+    if lines:
+        script.append(ip_batch(lines).get_raw_value())
+    if changes:
+        script.append("sysctl -qw " + " ".join(changes))
+    yield StringCommand("\n".join(script))

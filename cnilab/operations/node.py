@@ -6,14 +6,32 @@ execution time, and only when the node's existence differs from what is asked.
 
 from __future__ import annotations
 
+import weakref
+
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError
+from pyinfra.context import ctx_state
 
 from ..backends import underlay
 from ..backends.base import available_backends
 from ..connector import backend_for, running_elsewhere
 from ..context import lab_of, node_of
+
+# What every node of a lab asks alike (which backends hold the lab, and which of its nodes
+# they hold), asked once per pyinfra run: with Docker available each answer costs Docker
+# CLI calls, a hundred nodes would ask a hundred times.
+_PER_RUN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _once(key: tuple, compute):
+    try:
+        cache = _PER_RUN.setdefault(ctx_state.get(), {})
+    except TypeError:  # no pyinfra run (a test's fake context): nothing to share
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
 
 
 @operation()
@@ -21,7 +39,7 @@ def present():
     """The node exists on the lab's underlay with its node IP, bpffs and private /run."""
     backend = backend_for(host)
     lab, node = lab_of(host), node_of(host)
-    other = running_elsewhere(lab.name, backend.name)
+    other = _once(("elsewhere", lab.name, backend.name), lambda: running_elsewhere(lab.name, backend.name))
     if other:
         # One lab, one place: a second copy would share its name and underlay.
         raise OperationError(
@@ -35,8 +53,13 @@ def present():
 
 def _backends_with(lab_name: str) -> list:
     """Every backend that holds something of the lab: teardown finds a lab wherever it runs,
-    whatever `backend:` the declaration (or --data) names now."""
-    return [b for b in available_backends() if b.lab_exists(lab_name)]
+    whatever `backend:` the declaration (or --data) names now. Asked once per run."""
+    return _once(("holders", lab_name), lambda: [b for b in available_backends() if b.lab_exists(lab_name)])
+
+
+def _nodes_on(backend, lab_name: str) -> set[str]:
+    """The lab's nodes the backend held when the run began (each node removes only itself)."""
+    return _once(("nodes", lab_name, backend.name), lambda: set(backend.lab_nodes(lab_name)))
 
 
 @operation()
@@ -54,7 +77,7 @@ def world_present():
 def absent():
     """The node is gone, with its pods, processes, pins and mounts."""
     lab_name, node = host.data.cnilab_lab, host.data.cnilab_node
-    holders = [b for b in _backends_with(lab_name) if node in b.lab_nodes(lab_name)]
+    holders = [b for b in _backends_with(lab_name) if node in _nodes_on(b, lab_name)]
     if not holders:
         host.noop(f"node {node} does not exist")
         return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import shlex
+import tarfile
 
 from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
@@ -10,10 +12,8 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.api.state import StateStage
 
 from ..bpf import maps
-from ..datapath import Program, missing_devices, programs
-from ..facts.bpf import PinnedMaps
-from ..facts.ip import Links
-from ..facts.tc import ATTACH_DIR, AttachRecords, BpfFilters, BpfObjects
+from ..datapath import NODE_OBJECT_DIR, Program, missing_devices, programs
+from ..facts.tc import ATTACH_DIR, Datapath
 
 
 SHARED_MAPS = {maps.TUNNEL_MAP, maps.ENDPOINTS_MAP, maps.IPCACHE_MAP, maps.METRICS_MAP}
@@ -34,13 +34,24 @@ def _current(p: Program, filters: dict, records: dict) -> bool:
     )
 
 
+def _archive(objects: list[Program]) -> bytes:
+    """The objects as one tar (<digest>/<program>.o): one upload per node, not one per object."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p in objects:
+            tar.add(str(p.local_object), arcname=f"{p.digest}/{p.local_object.name}")
+    return buf.getvalue()
+
+
 @operation()
 def bpf_programs(lab, node: str):
     """
-    Each hook of the node runs its program, compiled for the node's live ifindexes: the
-    object is copied to the node if missing, attached, and the attachment recorded.
+    Each hook of the node runs its program, built for the node's live ifindexes: the
+    objects the node lacks are copied to it (one archive), attached, and the attachment
+    recorded. One fact (Datapath) says what is there.
     """
-    links = host.get_fact(Links)
+    have = host.get_fact(Datapath)
+    links = have["links"]
     missing = missing_devices(lab, node, links)
     if missing:
         if state.current_stage == StateStage.Execute:
@@ -48,22 +59,20 @@ def bpf_programs(lab, node: str):
         yield StringCommand(f": compile and attach the datapath once {', '.join(missing)} exist")
         return
     wanted = programs(lab, node, links)
-    objects = host.get_fact(BpfObjects)
-    filters = host.get_fact(BpfFilters)
-    records = host.get_fact(AttachRecords)
+    filters, records = have["filters"], have["records"]
     # A map whose pin is gone is lost to every program: attach them all again so they
     # share the new one.
-    pins_lost = not SHARED_MAPS <= host.get_fact(PinnedMaps)
+    pins_lost = not SHARED_MAPS <= have["pins"]
     stale = [p for p in wanted if pins_lost or not _current(p, filters, records)]
     if not stale:
         host.noop(f"{len(wanted)} BPF programs are attached")
         return
-    uploaded = set()
-    for p in stale:
-        if p.digest not in objects and p.node_object not in uploaded:
-            uploaded.add(p.node_object)
-            yield FileUploadCommand(str(p.local_object), p.node_object)
-    lines = [f"mkdir -p {ATTACH_DIR}"]
+    upload = list({p.node_object: p for p in stale if p.digest not in have["objects"]}.values())
+    lines = [f"mkdir -p {ATTACH_DIR} {NODE_OBJECT_DIR}"]
+    if upload:
+        archive = f"{NODE_OBJECT_DIR}/.upload.tar"
+        yield FileUploadCommand(io.BytesIO(_archive(upload)), archive)
+        lines += [f"tar -xf {archive} -C {NODE_OBJECT_DIR}", f"rm -f {archive}"]
     for p in stale:
         dev, direction = shlex.quote(p.hook.dev), p.hook.direction
         record = shlex.quote(f"{ATTACH_DIR}/{p.hook.dev}.{direction}")

@@ -75,3 +75,13 @@ def test_fact(path: Path):
     if "command" in data:
         assert fact.command(**arg) == data["command"]
     assert to_json(fact.process(data["output"])) == data["fact"]
+
+
+def test_bpf_filters_refuses_lists_that_do_not_pair_with_the_devices():
+    # A device went away between listing the devices and tc's batch: say so, never guess.
+    from pyinfra.api.exceptions import FactProcessError
+
+    from cnilab.facts.tc import BpfFilters
+
+    with pytest.raises(FactProcessError, match="3 filter lists for 2 devices"):
+        BpfFilters().process(["eth0 lo", "[]", "[]", "[]"])

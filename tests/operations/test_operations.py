@@ -10,7 +10,8 @@
 - optionally ``fact_kwargs``: ``{"<module>.<Fact>": {...}}``, the arguments the operation
   must ask the fact with,
 - ``commands``: the commands the operation yields, each a string or a list of lines
-  (joined with newlines: ``ip -batch`` and ``bpftool batch`` heredocs), or
+  (joined with newlines: ``ip -batch`` and ``bpftool batch`` heredocs; a file upload
+  as ``upload <file name> -> <path in the node>``), or
 - ``noop``: true, when the state is already as wanted (no command, a noop message).
 
 The runner calls the undecorated generator (``op._inner``) with pyinfra's ``host``
@@ -25,12 +26,13 @@ import json
 from pathlib import Path
 
 import pytest
-from pyinfra.api import StringCommand
+from pyinfra.api import FileUploadCommand, StringCommand
 from pyinfra.context import ctx_host
 
 from cnilab.bpf import maps
 from cnilab.model.lab import LocalEndpoint, PodInstance, Route
 from cnilab.operations.ip import Link
+from cnilab.operations.pods import PodNetwork
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,6 +56,7 @@ def _hook_keys(value):
 
 FACTS = {
     "bpf.MapEntries": _map_entries,
+    "bpf.Maps": lambda v: {"links": v["links"], "maps": {k: _map_entries(x) for k, x in v["maps"].items()}},
     "tc.BpfFilters": _hook_keys,
     "tc.AttachRecords": _hook_keys,
     "tc.BpfObjects": set,
@@ -99,6 +102,10 @@ def _local_endpoint(d: dict) -> LocalEndpoint:
     return LocalEndpoint(**{**d, "ip": ipaddress.IPv4Address(d["ip"])})
 
 
+def _pod_network(d: dict) -> PodNetwork:
+    return PodNetwork(d["name"], Link(**d["lxc"]), d["address"], tuple(Route(**r) for r in d["routes"]))
+
+
 def _pod(d: dict) -> PodInstance:
     return PodInstance(
         **{**d, "ip": ipaddress.IPv4Address(d["ip"]), "labels": tuple(tuple(kv) for kv in d.get("labels", []))}
@@ -111,7 +118,18 @@ ARGS = {
     "ip.routes": {"wanted": lambda v: [Route(**d) for d in v], "own_devs": tuple},
     "bpf.map_entries": {"wanted": lambda v: [_map_entry(d) for d in v]},
     "bpf.endpoint_entries": {"wanted": lambda v: [_local_endpoint(d) for d in v]},
-    "pods.responders": {"pods": lambda v: [_pod(d) for d in v]},
+    "pods.responders": {"pods": lambda v: [_pod(d) for d in v], "script": lambda v: str(HERE / "pods.responders" / v)},
+    "ip.network": {
+        "links": lambda v: [Link(**d) for d in v],
+        "addresses": lambda v: {dev: [tuple(a) for a in addrs] for dev, addrs in v.items()},
+        "routes": lambda v: [Route(**d) for d in v],
+        "own_devs": tuple,
+    },
+    "pods.network": {"pods": lambda v: [_pod_network(d) for d in v]},
+    "bpf.node_maps": {
+        "wanted": lambda v: {name: [_map_entry(d) for d in entries] for name, entries in v.items()},
+        "endpoints": lambda v: [_local_endpoint(d) for d in v],
+    },
 }
 
 
@@ -128,6 +146,9 @@ def _command_string(command) -> str:
         return command
     if isinstance(command, StringCommand):
         return command.get_raw_value()
+    if isinstance(command, FileUploadCommand):
+        src = command.src if isinstance(command.src, str) else "<data>"
+        return f"upload {Path(src).name if isinstance(command.src, str) else src} -> {command.dest}"
     raise AssertionError(f"unexpected command type {type(command).__name__}: {command!r}")
 
 
