@@ -105,7 +105,7 @@ def world_command(lab: Lab, responder: str, python: str, pidfile: str) -> str:
         f"mkdir -p $(dirname {pidfile}) && rm -f {pidfile} && "
         f"(setsid {python} {responder} cnilab-responder --world --name world --ip {w.ip}/32 --port 80 "
         f"--pidfile {pidfile} </dev/null >/dev/null 2>&1 &) && "
-        f"for i in $(seq 100); do [ -s {pidfile} ] && break; sleep 0.05; done; [ -s {pidfile} ]"
+        f"for i in $(seq 400); do [ -s {pidfile} ] && break; sleep 0.05; done; [ -s {pidfile} ]"
     )
 
 

@@ -132,9 +132,9 @@ def responders(pods: list[PodInstance], script: str):
         )
     if cmds:
         # Wait until every started responder wrote its pid file, so `up` returns with
-        # a lab that answers.
+        # a lab that answers (up to 20 s: a loaded 2-core machine starts Python slowly).
         wait = " ".join(shlex.quote(f"{PID_DIR}/{p.name}.pid") for p in pods if p.name not in running)
-        cmds.append(f"for i in $(seq 100); do ok=1; for f in {wait}; do [ -s $f ] || ok=; done; [ -n \"$ok\" ] && break; sleep 0.05; done; [ -n \"$ok\" ]")
+        cmds.append(f"for i in $(seq 400); do ok=1; for f in {wait}; do [ -s $f ] || ok=; done; [ -n \"$ok\" ] && break; sleep 0.05; done; [ -n \"$ok\" ]")
         yield StringCommand("\n".join([PYTHON, *cmds]))
     elif current:
         host.noop(f"{len(pods)} responders run")
