@@ -1,8 +1,11 @@
-"""`cnilab bench`: how long a lab takes, on each backend, printed as a table and saved as JSON.
+"""`cnilab bench`: the project's figures, printed as tables and saved as one JSON file.
 
-For the seed VXLAN lab (a private copy, so a running lab of the user is never touched):
-up from nothing (node image cached; the first run also with an empty BPF compile cache),
-no-op up, verify (the whole suite), down. Medians over repeated runs.
+- lifecycle: for the seed VXLAN lab (a private copy, so a running lab of the user is never
+  touched) on each backend: up from nothing (node image cached; the first run also with an
+  empty BPF compile cache), no-op up, verify (the whole suite), down; medians of runs;
+- scale: labs of 3, 10, 30 and 100 namespace nodes (cnilab.bench_scale);
+- throughput: iperf3 between pods on every datapath, as ratios (cnilab.bench_datapath);
+- per-program: ns per packet of each BPF program (cnilab.bench_datapath).
 """
 
 from __future__ import annotations
@@ -65,11 +68,21 @@ def lifecycle(backend: str, runs: int, log=print) -> dict[str, list[float]]:
     return times
 
 
-def main(runs: int = 3, quick: bool = False, backends: list[str] | None = None, out: str = "build/bench.json") -> int:
+LIFECYCLE_NAMES = {
+    "up_cold_cache": "up from nothing, empty BPF cache",
+    "up": "up from nothing (caches warm)",
+    "noop_up": "no-op up",
+    "verify": "verify (whole suite)",
+    "down": "down",
+}
+PARTS = ("lifecycle", "scale", "throughput", "per-program")
+FULL_SIZES = (3, 10, 30, 100)
+QUICK_SIZES = (3, 10)
+
+
+def run_lifecycle(runs: int, backends: list[str] | None) -> dict:
     from .backends.base import BackendError, get_backend
 
-    if quick:
-        runs = 1
     results: dict[str, dict] = {}
     for backend in backends or ["netns", "docker"]:
         try:
@@ -84,23 +97,79 @@ def main(runs: int = 3, quick: bool = False, backends: list[str] | None = None, 
         print(f"{backend}: {runs} runs of the seed lab (3 nodes, 3 pods) ...")
         t = lifecycle(backend, runs)
         results[backend] = {s: {"median_s": round(statistics.median(v), 2), "runs_s": [round(x, 2) for x in v]} for s, v in t.items() if v}
+    return results
 
-    names = {
-        "up_cold_cache": "up from nothing, empty BPF cache",
-        "up": "up from nothing (caches warm)",
-        "noop_up": "no-op up",
-        "verify": "verify (whole suite)",
-        "down": "down",
-    }
+
+def format_lifecycle(results: dict) -> str:
     cols = list(results)
-    print()
-    print(f"{'seed lab cilium_vxlan, median seconds':<40}" + "".join(f"{c:>10}" for c in cols))
+    lines = [f"{'seed lab cilium_vxlan, median seconds':<40}" + "".join(f"{c:>10}" for c in cols)]
     for s in STEPS:
-        print(f"{names[s]:<40}" + "".join(f"{results[c][s]['median_s']:>10.2f}" if s in results[c] else f"{'-':>10}" for c in cols))
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps({"lab": "cilium_vxlan", "runs": runs, "results": results}, indent=2))
-    print(f"\nsaved {out}")
-    if results:
-        summary = "; ".join(f"{c}: up {results[c]['up']['median_s']}s, no-op {results[c]['noop_up']['median_s']}s" for c in cols)
-        print(f"summary: {summary}")
+        lines.append(f"{LIFECYCLE_NAMES[s]:<40}" + "".join(f"{results[c][s]['median_s']:>10.2f}" if s in results[c] else f"{'-':>10}" for c in cols))
+    return "\n".join(lines)
+
+
+def summary(out: dict) -> str:
+    """One line: the figures the aims are about."""
+    parts = []
+    for backend, r in out.get("lifecycle", {}).items():
+        parts.append(f"{backend} up {r['up']['median_s']}s, no-op {r['noop_up']['median_s']}s")
+    sc = out.get("scale")
+    if sc and sc.get("sizes"):
+        biggest = sc["sizes"][-1]
+        fit = sc.get("fit", {}).get("up_s") or {}
+        parts.append(f"{biggest['nodes']} nodes up {biggest['up_s']}s" + (f" ({fit['s_per_node']} s/node, R² {fit['r2']})" if fit else ""))
+    tp = out.get("throughput")
+    if tp and "bpf_vxlan / kernel_vxlan" in tp.get("ratios", {}):
+        parts.append(f"BPF VXLAN ÷ kernel VXLAN {tp['ratios']['bpf_vxlan / kernel_vxlan']:.2f}")
+    pp = out.get("per_program")
+    if pp:
+        rows = [r for lab in pp["labs"].values() for r in lab["rows"] if r["section"] == "from-container" and r["hot_ns"]]
+        if rows:
+            parts.append(f"from-container {rows[0]['hot_ns']:.0f} ns/packet ({rows[0]['what']})")
+    return "summary: " + "; ".join(parts)
+
+
+def main(runs: int = 3, quick: bool = False, backends: list[str] | None = None, out: str = "build/bench.json",
+         parts: list[str] | None = None) -> int:  # fmt: skip
+    """`cnilab bench`: every part in turn, each printed as it ends, all saved to `out`.
+    `quick` runs a reduced set (one lifecycle run, 3 and 10 nodes, short iperf3 runs,
+    fewer BPF repeats) in a few minutes."""
+    from . import bench_datapath, bench_scale
+
+    parts = parts or list(PARTS)
+    if quick:
+        runs = 1
+    t0 = time.perf_counter()
+    result: dict = {"quick": quick, "runs": runs, "loadavg_before": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
+
+    def save() -> None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2))
+
+    if "lifecycle" in parts:
+        print("== lab lifecycle ==")
+        result["lifecycle"] = run_lifecycle(runs, backends)
+        print(format_lifecycle(result["lifecycle"]) + "\n")
+        save()
+    if "scale" in parts:
+        print("== scale on namespace nodes ==")
+        result["scale"] = bench_scale.scale(sizes=QUICK_SIZES if quick else FULL_SIZES, noop=not quick)
+        print(bench_scale.format_table(result["scale"]) + "\n")
+        save()
+    if "throughput" in parts:
+        print("== datapath throughput ==")
+        result["throughput"] = bench_datapath.throughput(seconds=2 if quick else 3, rounds=1 if quick else 3)
+        print(bench_datapath.format_throughput(result["throughput"]) + "\n")
+        save()
+    if "per-program" in parts:
+        print("== BPF programs, per packet ==")
+        sizes = bench_datapath.QUICK if quick else bench_datapath.Sizes()
+        result["per_program"] = bench_datapath.per_program(log=lambda line: None, sizes=sizes)
+        print(bench_datapath.format_per_program(result["per_program"]) + "\n")
+        save()
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    save()
+    print(f"saved {out} ({result['seconds']} s)")
+    print(summary(result))
     return 0

@@ -10,7 +10,7 @@
     cnilab status LAB                which backend runs it, its nodes and pods
     cnilab exec LAB NODE [-p POD] -- CMD...
     cnilab bpf LAB NODE tunnel|endpoint|ipcache|lb|nat  a map, as `cilium bpf <map> list` prints it
-    cnilab bench [--quick] [--runs N]  lab lifecycle timings on each backend
+    cnilab bench [--quick] [--only PART]  lifecycle, scale, throughput, per-packet figures
 """
 
 from __future__ import annotations
@@ -211,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("map", choices=["tunnel", "endpoint", "ipcache", "lb", "nat"])
     p.add_argument("list", nargs="?", choices=["list"], help="(as in `cilium bpf tunnel list`)")
     p.set_defaults(func=cmd_bpf)
-    p = sub.add_parser("bench", help="time up / no-op up / verify / down on each backend")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="one run each")
-    p.add_argument("--backend", action="append", choices=["netns", "docker"])
+    p = sub.add_parser("bench", help="lifecycle, scale, throughput and per-packet figures")
+    p.add_argument("--runs", type=int, default=3, help="lifecycle runs per backend (median)")
+    p.add_argument("--quick", action="store_true", help="a reduced set in a few minutes")
+    p.add_argument("--backend", action="append", choices=["netns", "docker"], help="lifecycle on this backend only")
+    p.add_argument("--only", action="append", choices=["lifecycle", "scale", "throughput", "per-program"])
     p.add_argument("--json", default="build/bench.json")
-    p.set_defaults(func=lambda a: __import__("cnilab.bench", fromlist=["main"]).main(a.runs, a.quick, a.backend, a.json))
+    p.set_defaults(func=lambda a: __import__("cnilab.bench", fromlist=["main"]).main(a.runs, a.quick, a.backend, a.json, a.only))
     a = ap.parse_args(argv)
     try:
         return a.func(a)
