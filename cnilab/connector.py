@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import click
 from pyinfra import logger
 from pyinfra.api import QuoteString, StringCommand
 from pyinfra.api.exceptions import ConnectError, InventoryError
@@ -22,6 +23,7 @@ from pyinfra.connectors.base import BaseConnector
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine, extract_control_arguments, make_unix_command_for_host
 
+from . import spawn
 from .backends.base import BackendError, NodeBackend, available_backends, get_backend
 from .model import DeclarationError, load_lab, resolve_declaration
 
@@ -50,6 +52,8 @@ class LabNodeConnector(BaseConnector):
         super().__init__(state, host)
         self.local = LocalConnector(state, host)
         self.backend: NodeBackend | None = None
+        self._lab_name: str | None = None
+        self._node: str | None = None
 
     @staticmethod
     def make_names_data(name: str | None = None):
@@ -71,11 +75,16 @@ class LabNodeConnector(BaseConnector):
 
     @property
     def lab_name(self) -> str:
-        return self.host.data.cnilab_lab
+        # Asked for every command; pyinfra's host.data lookup is not free.
+        if self._lab_name is None:
+            self._lab_name = self.host.data.cnilab_lab
+        return self._lab_name
 
     @property
     def node(self) -> str:
-        return self.host.data.cnilab_node
+        if self._node is None:
+            self._node = self.host.data.cnilab_node
+        return self._node
 
     def connect(self) -> None:
         self.local.connect()
@@ -100,19 +109,30 @@ class LabNodeConnector(BaseConnector):
         if local_arguments.get("_stdin") is not None:
             command = make_unix_command_for_host(self.state, self.host, command, **arguments)
             argv = self.backend.exec_argv(self.lab_name, self.node, command.get_raw_value())
-        else:
-            # The command reaches the node's shell on its stdin, not as an argument: the
-            # commands of a large lab's node (a map batch of hundreds of entries) are
-            # longer than one argument may be (128 KiB). The shell reads it whole, then
-            # runs it, so what it runs finds stdin at its end, as before.
-            command = make_unix_command_for_host(self.state, self.host, command, **{**arguments, "_shell_executable": None})
-            argv = self.backend.exec_argv(self.lab_name, self.node, 'eval "$(cat)"')
-            local_arguments["_stdin"] = command.get_raw_value()
+            logger.debug("--> Running in node %s: %s", self.node, command)
+            node_command = StringCommand(*argv[:-1], QuoteString(argv[-1]))
+            return self.local.run_shell_command(
+                node_command, print_output=print_output, print_input=print_input, **local_arguments
+            )
+        # The command reaches the node's shell on its stdin, not as an argument: the
+        # commands of a large lab's node (a map batch of hundreds of entries) are longer
+        # than one argument may be (128 KiB). The shell reads it whole, then runs it, so
+        # what it runs finds stdin at its end, as before. Started with posix_spawn, not a
+        # fork of this process (cnilab.spawn).
+        command = make_unix_command_for_host(self.state, self.host, command, **{**arguments, "_shell_executable": None})
+        argv = self.backend.exec_argv(self.lab_name, self.node, 'eval "$(cat)"')
         logger.debug("--> Running in node %s: %s", self.node, command)
-        node_command = StringCommand(*argv[:-1], QuoteString(argv[-1]))
-        return self.local.run_shell_command(
-            node_command, print_output=print_output, print_input=print_input, **local_arguments
+        if print_input:
+            click.echo(f"{self.host.print_prefix}>>> {command}", err=True)
+        code, output = spawn.run_lines(
+            argv,
+            stdin=command.get_raw_value().encode(),
+            timeout=local_arguments.get("_timeout"),
+            print_output=print_output,
+            print_prefix=self.host.print_prefix,
         )
+        codes = local_arguments.get("_success_exit_codes")
+        return (code in codes if codes else code == 0), output
 
     def put_file(self, filename_or_io, remote_filename, remote_temp_filename=None, print_output=False, print_input=False, **kwargs):
         with get_file_io(filename_or_io) as f:

@@ -30,7 +30,9 @@ class Removed:
 
 
 def run(argv: list[str], check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
-    p = subprocess.run(argv, capture_output=True, input=input)
+    from ..spawn import run as spawn_run
+
+    p = spawn_run(argv, input=input)
     if check and p.returncode != 0:
         raise BackendError(f"{' '.join(argv)} failed: {p.stderr.decode(errors='replace').strip()}")
     return p

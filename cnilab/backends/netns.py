@@ -49,7 +49,12 @@ def _exited(pid: int) -> bool:
 
 
 def _is_mountpoint(path: Path) -> bool:
+    # A bind mount of a namespace (nsfs) or of /run/cnilab on itself: asked before every
+    # command run in a node, so two stats, not a read of every mount of the machine.
+    # (os.path.ismount compares devices, which a bind of a directory on itself keeps.)
     target = str(path)
+    if path.is_file():
+        return os.path.ismount(target)
     with open("/proc/self/mountinfo") as f:
         return any(line.split()[4] == target for line in f)
 
