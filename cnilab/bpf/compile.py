@@ -76,18 +76,36 @@ def cflags() -> list[str]:
     return [*BASE_CFLAGS, "-I", _multiarch_include(), "-I", str(BPF_DIR)]
 
 
+_SOURCES: dict[tuple, "hashlib._Hash"] = {}
+
+
+def _sources_hash(clang_version: str, flags: list[str]) -> "hashlib._Hash":
+    """The digest of clang, the flags and every file under bpf/, before the headers.
+
+    Kept while no source file changes (same sizes and times): a lab asks for a digest
+    per hook of every node, and reading and hashing the sources each time is most of it.
+    """
+    files = sorted(p for p in BPF_DIR.rglob("*") if p.is_file())
+    key = (clang_version, tuple(flags), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    if key not in _SOURCES:
+        digest = hashlib.sha256()
+        _feed(digest, "clang", clang_version.encode())
+        _feed(digest, "flags", "\0".join(flags).encode())
+        for path in files:
+            _feed(digest, f"src:{path.relative_to(BPF_DIR).as_posix()}", path.read_bytes())
+        _SOURCES.clear()
+        _SOURCES[key] = digest
+    return _SOURCES[key].copy()
+
+
+def _feed(digest, tag: str, data: bytes) -> None:
+    digest.update(tag.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+
+
 def source_digest(clang_version: str, flags: list[str], headers: dict[str, str]) -> str:
-    digest = hashlib.sha256()
-
-    def feed(tag: str, data: bytes) -> None:
-        digest.update(tag.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
-
-    feed("clang", clang_version.encode())
-    feed("flags", "\0".join(flags).encode())
-    for path in sorted(p for p in BPF_DIR.rglob("*") if p.is_file()):
-        feed(f"src:{path.relative_to(BPF_DIR).as_posix()}", path.read_bytes())
+    digest = _sources_hash(clang_version, flags)
     for name in sorted(headers):
-        feed(f"hdr:{name}", headers[name].encode())
+        _feed(digest, f"hdr:{name}", headers[name].encode())
     return digest.hexdigest()
 
 
@@ -133,6 +151,16 @@ def _store(target: pathlib.Path, headers: dict[str, str], make) -> pathlib.Path:
     return target
 
 
+@functools.lru_cache(maxsize=16)
+def _read_template(path: pathlib.Path, mtime_ns: int) -> bytes:
+    return path.read_bytes()
+
+
+def _template_bytes(path: pathlib.Path) -> bytes:
+    """A template object's bytes, read once per process (it is patched for every node)."""
+    return _read_template(path, path.stat().st_mtime_ns)
+
+
 def build_object(program: str, headers: dict[str, str], template_headers: dict[str, str], config: dict[str, bytes]) -> pathlib.Path:
     """The object ``compile_object(program, headers)`` would give, made from the template.
 
@@ -146,7 +174,7 @@ def build_object(program: str, headers: dict[str, str], template_headers: dict[s
     if target.is_file():
         return target
     template = compile_object(program, template_headers)
-    data = patch(template.read_bytes(), config)
+    data = patch(_template_bytes(template), config)
 
     def write(tmp_dir: pathlib.Path) -> pathlib.Path:
         obj = tmp_dir / f"{program}.o"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
@@ -12,7 +14,16 @@ from ..model.lab import LocalEndpoint
 
 
 def _hex(b: bytes) -> str:
-    return " ".join(maps.bpftool_hex(b))
+    # " ".join(maps.bpftool_hex(b)), without a string per byte: a 100-node lab writes
+    # tens of thousands of entries.
+    return f"hex {b.hex(' ')}" if b else "hex"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _packed(entry) -> tuple[bytes, bytes]:
+    # Most entries are the same on every node of a lab (the load balancer's, most of the
+    # ipcache): packed once per run, not once per node.
+    return entry.pack_key(), entry.pack_value()
 
 
 def map_changes(map_name: str, have: dict | None, wanted: list) -> list[str]:
@@ -21,7 +32,7 @@ def map_changes(map_name: str, have: dict | None, wanted: list) -> list[str]:
     the lines run: the programs using it are attached first)."""
     have = have or {}
     path = f"{maps.PIN_DIR}/{map_name}"
-    want = {e.pack_key(): e.pack_value() for e in wanted}
+    want = dict(_packed(e) for e in wanted)
     lines = [f"map delete pinned {path} key {_hex(k)}" for k in sorted(set(have) - set(want))]
     lines += [
         f"map update pinned {path} key {_hex(k)} value {_hex(v)}" for k, v in sorted(want.items()) if have.get(k) != v

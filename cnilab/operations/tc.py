@@ -73,14 +73,25 @@ def bpf_programs(lab, node: str):
         archive = f"{NODE_OBJECT_DIR}/.upload.tar"
         yield FileUploadCommand(io.BytesIO(_archive(upload)), archive)
         lines += [f"tar -xf {archive} -C {NODE_OBJECT_DIR}", f"rm -f {archive}"]
+    # One tc for every attachment, one more to read back the program ids (a node has seven
+    # hooks: two processes, not twenty-eight). The record ties each hook to the object
+    # attached and the program it became.
+    attach, show = [], []
     for p in stale:
         dev, direction = shlex.quote(p.hook.dev), p.hook.direction
-        record = shlex.quote(f"{ATTACH_DIR}/{p.hook.dev}.{direction}")
-        lines += [
-            f"tc qdisc replace dev {dev} clsact",
+        attach += [
+            f"qdisc replace dev {dev} clsact",
             # pref 1 handle 1, as Cilium attaches them: the line reads like the seed's.
-            f"tc filter replace dev {dev} {direction} pref 1 handle 1 bpf da obj {shlex.quote(p.node_object)} sec {p.hook.section}",
-            f"id=$(tc filter show dev {dev} {direction} | sed -n 's/.* id \\([0-9]*\\) .*/\\1/p')",
-            f'echo "{p.digest} $id" > {record}',
+            f"filter replace dev {dev} {direction} pref 1 handle 1 bpf da obj {shlex.quote(p.node_object)} sec {p.hook.section}",
         ]
+        show.append(f"filter show dev {dev} {direction}")
+    lines += ["tc -batch - <<'EOF'", *attach, "EOF"]
+    lines.append(
+        "set -- $(printf '%s\\n' " + " ".join(shlex.quote(x) for x in show)
+        + " | tc -j -batch - | sed -n 's/.*\"prog\":{\"id\":\\([0-9]*\\).*/\\1/p')"
+    )
+    lines.append(f'[ $# -eq {len(stale)} ] || {{ echo "tc shows $# programs of {len(stale)} attached" >&2; exit 1; }}')
+    for p in stale:
+        record = shlex.quote(f"{ATTACH_DIR}/{p.hook.dev}.{p.hook.direction}")
+        lines.append(f'echo "{p.digest} $1" > {record}; shift')
     yield StringCommand("set -e\n" + "\n".join(lines))
