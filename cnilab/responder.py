@@ -9,15 +9,15 @@ With --world it is the lab's outside world instead, and says who it saw:
 Standard library only: it runs inside the node (a Debian container or a namespace on the
 host) and is copied there as one file. Usage:
 
-    python3 responder.py cnilab-responder --name POD --ip 10.0.2.210/32 --port 80 --pidfile F
+    python3 responder.py cnilab-responder --name POD --ip 10.0.2.210/32 [--port 80] [--pidfile F] [--world]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
+import sys
 import threading
 
 
@@ -63,16 +63,39 @@ def serve(name: str, ip: str, port: int, pidfile: str | None, world: bool = Fals
         threading.Thread(target=answer, args=(conn, peer[0]), daemon=True).start()
 
 
+USAGE = "usage: responder.py cnilab-responder --name NAME --ip IP/LEN [--port 80] [--pidfile FILE] [--world]"
+
+
+def parse(argv: list[str]) -> dict:
+    """The command line, without argparse: a node starts one of these per pod, and argparse
+    (with re, gettext, shutil) is most of a responder's start-up time."""
+    opts: dict = {"mark": None, "name": None, "ip": None, "port": "80", "pidfile": None, "world": False}
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        if a == "--world":
+            opts["world"] = True
+        elif a.startswith("--") and "=" in a and a[2:].split("=", 1)[0] in ("name", "ip", "port", "pidfile"):
+            key, value = a[2:].split("=", 1)
+            opts[key] = value
+        elif a in ("--name", "--ip", "--port", "--pidfile") and args:
+            opts[a[2:]] = args.pop(0)
+        elif not a.startswith("--") and opts["mark"] is None:
+            opts["mark"] = a
+        else:
+            raise SystemExit(f"{USAGE}\nresponder.py: unexpected argument {a!r}")
+    if not (opts["mark"] and opts["name"] and opts["ip"]) or not opts["port"].isdigit():
+        raise SystemExit(USAGE)
+    opts["port"] = int(opts["port"])
+    return opts
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("mark", help="cnilab-responder, so a process list tells ours apart")
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--ip", required=True)
-    ap.add_argument("--port", type=int, default=80)
-    ap.add_argument("--pidfile")
-    ap.add_argument("--world", action="store_true", help="answer with the client's address")
-    a = ap.parse_args()
-    serve(a.name, a.ip, a.port, a.pidfile, a.world)
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(USAGE)
+        return
+    a = parse(sys.argv[1:])
+    serve(a["name"], a["ip"], a["port"], a["pidfile"], a["world"])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from .ip import Link, address_changes, ip_batch, link_changes, route_changes, sy
 RESPONDER_PATH = "/run/cnilab/responder.py"
 # The system's interpreter when there is one (the responder needs only the standard
 # library): a `python3` found first on PATH may be a wrapper (pyenv's shims run a dozen
-# processes before Python starts, for every pod).
+# processes before Python starts, for every pod). Started -I -S: no site, no environment.
 PYTHON = 'py=/usr/bin/python3; [ -x "$py" ] || py=python3'
 
 
@@ -126,7 +126,7 @@ def responders(pods: list[PodInstance], script: str):
         ns = shlex.quote(pod.name)
         cmds.append(
             f"{_stop(pod.name)}; mkdir -p {PID_DIR} && "
-            f"ip netns exec {ns} setsid \"$py\" {RESPONDER_PATH} {RESPONDER_MARK} "
+            f"ip netns exec {ns} setsid \"$py\" -I -S {RESPONDER_PATH} {RESPONDER_MARK} "
             f"--name {ns} --ip {pod.ip}/32 --port 80 --pidfile {shlex.quote(f'{PID_DIR}/{pod.name}.pid')} "
             "</dev/null >/dev/null 2>&1 &"
         )
