@@ -6,6 +6,7 @@ execution time, and only when the node's existence differs from what is asked.
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 from pyinfra import host
@@ -29,8 +30,11 @@ def _once(key: tuple, compute):
         cache = _PER_RUN.setdefault(ctx_state.get(), {})
     except TypeError:  # no pyinfra run (a test's fake context): nothing to share
         return compute()
-    if key not in cache:
-        cache[key] = compute()
+    # The first node computes; the others, arriving while its Docker calls run (greenlets),
+    # wait for its answer.
+    with cache.setdefault(("lock", key), threading.Lock()):
+        if key not in cache:
+            cache[key] = compute()
     return cache[key]
 
 
