@@ -24,9 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .drive import INVENTORY_PY
 from .model import REPO_ROOT, DeclarationError, load_lab, resolve_declaration
 
-INVENTORY_PY = 'from pathlib import Path\nnodes = [f"@cnilab/{Path(__file__).with_suffix(\'.yaml\')}"]\n'
 
 
 def _inventory(lab_arg: str) -> Path:

@@ -52,7 +52,7 @@ def verify(declaration: Path, *extra: str, timeout: float = 900) -> subprocess.C
     )  # fmt: skip
 
 
-def _out(*argv: str) -> str:
+def command_output(*argv: str) -> str:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -64,11 +64,11 @@ def leftovers(cluster: str) -> dict[str, list[str]]:
     containers, networks, processes. Empty lists when the lab left nothing."""
     found: dict[str, list[str]] = {}
     mine = lambda name: name == cluster or name.startswith(f"{cluster}-")  # noqa: E731  (not cnilab-x-10 for cnilab-x-1)
-    found["netns"] = [n for n in _out("ip", "netns", "list").split() if mine(n)]
+    found["netns"] = [n for n in command_output("ip", "netns", "list").split() if mine(n)]
     found["mounts"] = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines() if f"/cnilab/{cluster}/" in line or line.split()[4].endswith(f"/cnilab/{cluster}")]
     found["state"] = [str(p) for p in [Path("/run/cnilab") / cluster] if p.exists()]
-    found["containers"] = _out("docker", "ps", "-a", "--filter", f"label=cnilab.lab={cluster}", "--format", "{{.Names}}").split()
-    found["networks"] = _out("docker", "network", "ls", "--filter", f"label=cnilab.lab={cluster}", "--format", "{{.Name}}").split()
+    found["containers"] = command_output("docker", "ps", "-a", "--filter", f"label=cnilab.lab={cluster}", "--format", "{{.Names}}").split()
+    found["networks"] = command_output("docker", "network", "ls", "--filter", f"label=cnilab.lab={cluster}", "--format", "{{.Name}}").split()
     procs = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -83,4 +83,4 @@ def leftovers(cluster: str) -> dict[str, list[str]]:
 
 
 def _netns_of(pid: str) -> str:
-    return _out("ip", "netns", "identify", pid)
+    return command_output("ip", "netns", "identify", pid)

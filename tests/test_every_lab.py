@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cnilab.model import REPO_ROOT, load_lab
-from labs import docker_available, dump, leftovers, private_lab, pyinfra, totals, verify
+from labs import docker_available, private_lab, round_trip
 
 DECLARATIONS = sorted(p.stem for p in (REPO_ROOT / "inventories").glob("*.yaml"))
 
@@ -20,17 +20,4 @@ def _param(i: int, seed: str):
 
 @pytest.mark.parametrize("seed,backend,cluster,underlay", [_param(i, s) for i, s in enumerate(DECLARATIONS)])
 def test_declared_lab_up_verify_idempotent_down(tmp_path, seed, backend, cluster, underlay):
-    inv = private_lab(tmp_path, seed, cluster, underlay, backend)
-    try:
-        up = pyinfra(inv, "up.py")
-        assert up.returncode == 0, f"up failed:\n{dump(up)}"
-        v = verify(inv.with_suffix(".yaml"))
-        assert v.returncode == 0, f"verify failed:\n{v.stdout[-6000:]}"
-        assert " passed" in v.stdout and " failed" not in v.stdout
-        again = pyinfra(inv, "up.py")
-        t = totals(again.stdout + again.stderr)
-        assert again.returncode == 0 and (t["changed"], t["error"]) == (0, 0), f"second up: {t}\n{again.stderr[-3000:]}"
-    finally:
-        down = pyinfra(inv, "down.py")
-    assert down.returncode == 0, f"down failed:\n{dump(down)}"
-    assert leftovers(cluster) == {}, f"{seed} left things behind: {leftovers(cluster)}"
+    round_trip(private_lab(tmp_path, seed, cluster, underlay, backend), cluster)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnilab.drive import INVENTORY_PY
+from cnilab.drive import INVENTORY_PY, command_output as _out
 from cnilab.model import REPO_ROOT
 
 BROKEN = sorted((Path(__file__).parent / "model" / "broken").glob("*.yaml"))
@@ -19,13 +19,6 @@ EXPECT = "# expect:"
 # One of each family goes through pyinfra itself (each start costs seconds); all go through `cnilab up`.
 THROUGH_PYINFRA = ["yaml_syntax_error", "unknown_top_level_key", "unknown_tunnel_mode", "cluster_name_shell_injection",
                    "pod_pool_overlaps_underlay", "more_pods_than_node_cidr", "nodeport_too_high"]  # fmt: skip
-
-
-def _out(*argv: str) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
 
 
 def machine() -> dict[str, object]:

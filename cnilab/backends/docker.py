@@ -127,11 +127,8 @@ class DockerBackend(NodeBackend):
         self._pids.pop(name, None)
         pid = str(self._pid(name))
         ip = f"nsenter -t {pid} -n ip"
-        if name == lab.world.name:
-            w = lab.world
-            underlay.run_lines(underlay.plug_lines(lab.name, "world", pid, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ip))
-        else:
-            underlay.run_lines(underlay.node_lines(lab, lab.node(name), pid, ip))
+        lines = underlay.world_lines(lab, pid, ip) if name == lab.world.name else underlay.node_lines(lab, lab.node(name), pid, ip)
+        underlay.run_lines(lines)
 
     def create_node(self, lab: Lab, node: Node) -> None:
         with _LOCK:

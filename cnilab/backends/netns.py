@@ -114,13 +114,14 @@ class NetnsBackend(NodeBackend):
         with _LOCK:
             self.check()
             self._ensure_root()
-            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)
+            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)  # before the underlay: see lab_exists
+            underlay.ensure(lab.name)
             w = lab.world
             for pid in run(["ip", "netns", "pids", w.name], check=False).stdout.split():
                 os.kill(int(pid), signal.SIGKILL)
             run(["ip", "netns", "del", w.name], check=False)
             run(["ip", "netns", "add", w.name])
-            underlay.run_lines(underlay.plug_lines(lab.name, "world", w.name, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", f"ip -n {w.name}"))
+            underlay.run_lines(underlay.world_lines(lab, w.name, f"ip -n {w.name}"))
             responder = Path(__file__).resolve().parents[1] / "responder.py"
             cmd = world_command(lab, str(responder), sys.executable, str(self._world_pidfile(lab.name)))
             run(["ip", "netns", "exec", w.name, "sh", "-c", cmd])

@@ -64,6 +64,12 @@ def node_lines(lab, node, netns: str, ip: str) -> list[str]:
     return lines
 
 
+def world_lines(lab, netns: str, ip: str) -> list[str]:
+    """The world host's one NIC, eth0 on the underlay at its underlay address."""
+    w = lab.world
+    return plug_lines(lab.name, "world", netns, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ip)
+
+
 def run_lines(lines: list[str]) -> None:
     run(["sh", "-c", "\n".join(["set -e", *lines])])
 

@@ -14,6 +14,7 @@ from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.context import ctx_state
 
+from .. import teardown
 from ..backends import underlay
 from ..backends.base import available_backends
 from ..connector import backend_for, running_elsewhere
@@ -97,10 +98,9 @@ def lab_absent():
     if not holders and not underlay.exists(lab_name):
         host.noop(f"lab {lab_name} has nothing left")
         return
-    for backend in holders:
-        yield FunctionCommand(backend.destroy_lab, (lab_name,), {})
-    # An underlay made before any node of a Docker lab was: no backend claims it.
-    yield FunctionCommand(underlay.remove, (lab_name,), {})
+    # What `cnilab down <cluster>` does too: every backend's part, then a bare underlay
+    # (made before any node of a Docker lab was: no backend claims it).
+    yield FunctionCommand(teardown.destroy, (lab_name,), {})
 
 
 @operation()
