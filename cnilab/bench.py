@@ -81,7 +81,7 @@ QUICK_SIZES = (3, 10)
 
 
 def run_lifecycle(runs: int, backends: list[str] | None) -> dict:
-    from .backends.base import BackendError, get_backend
+    from .backends import BackendError, get_backend
 
     results: dict[str, dict] = {}
     for backend in backends or ["netns", "docker"]:

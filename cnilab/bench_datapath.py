@@ -342,7 +342,7 @@ class RunningLab:
 
 
 def _lab_up(spec: LabSpec, tmp: Path, log) -> RunningLab:
-    from .backends.base import get_backend
+    from .backends import get_backend
     from .model import load_lab
 
     inv = drive.private_lab(tmp, spec.seed, spec.cluster, spec.underlay, "netns")
@@ -351,7 +351,7 @@ def _lab_up(spec: LabSpec, tmp: Path, log) -> RunningLab:
     p = drive.pyinfra(inv, "up.py")
     if p.returncode != 0:
         raise BenchError(f"up of {spec.cluster} (copy of {spec.seed}) failed:\n{(p.stdout + p.stderr)[-3000:]}")
-    running.lab = load_lab(inv.with_suffix(".yaml"))
+    running.lab = load_lab(inv.with_suffix(".yaml")).cni
     running.backend = get_backend("netns")
     log(f"  {spec.cluster} (copy of {spec.seed}, underlay {spec.underlay}) up in {time.perf_counter() - t:.1f}s")
     return running
@@ -396,7 +396,7 @@ def throughput(
     burst of load on the machine hits them alike), and reports medians. ``labs`` replaces
     the lab a path uses (by seed name), ``kernel_vxlan`` the kernel VXLAN namespaces: the
     test suite runs a reduced copy under other names beside a running benchmark."""
-    from .backends.base import get_backend
+    from .backends import get_backend
 
     get_backend("netns").check()
     paths = list(paths or PATHS)
@@ -590,13 +590,13 @@ class _Node:
 def _prepare(seed: str) -> _Node:
     """The node of ``seed`` running the most pods, its programs compiled from the model
     (with synthetic interface indexes), the pod under test ``net`` if it runs there."""
-    from .bpf.compile import compile_object
-    from .bpf.config import EndpointBpfConfig
-    from .bpf.headers import render_ep_config, render_node_config
-    from .datapath import node_config
+    from .cni.cilium.sources import compile_object
+    from .cni.cilium.bpfconfig import EndpointBpfConfig
+    from .cni.cilium.headers import render_ep_config, render_node_config
+    from .cni.cilium.datapath import node_config
     from .model import load_lab
 
-    lab = load_lab(seed)
+    lab = load_lab(seed).cni
     node = max(lab.nodes, key=lambda n: (len(lab.pods_on(n.name)), -n.index))
     pods = sorted(lab.pods_on(node.name), key=lambda p: p.name != "net")
     links = {
@@ -628,8 +628,8 @@ def _prepare(seed: str) -> _Node:
 
 
 def _fill_maps(sb, n: _Node) -> None:
-    from .bpf import maps
-    from .bpf.lb import Backend, Service
+    from .cni.cilium import maps
+    from .cni.cilium.lb import Backend, Service
 
     links_ifindex = {p.lxc: 10 + 2 * i for i, p in enumerate(n.lab.pods_on(n.node.name))}
     services = n.lab.lb_services()
@@ -696,7 +696,7 @@ def _mode(lab) -> str:
 def _cases(n: _Node) -> list[_Case]:
     from scapy.layers.inet import IP
 
-    from .bpf.maps import TC_ACT_OK, TC_ACT_REDIRECT
+    from .cni.cilium.maps import TC_ACT_OK, TC_ACT_REDIRECT
 
     lab, node, c = n.lab, n.node, n.client
     tunnelled = lab.mode.tunnelled

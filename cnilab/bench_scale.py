@@ -178,12 +178,12 @@ def sample_pairs(lab, count: int = PAIRS, seed: str | None = None) -> list[tuple
 def check_lab(declaration_path: Path, pairs: int = PAIRS, workers: int = 8) -> dict:
     """The tunnel map of every node as the model wants it, and pings across a sample of
     cross-node pod pairs. Returns counts and the failures (empty lists when all is well)."""
-    from .bpf import maps
+    from .cni.cilium import maps
     from .facts.bpf import MapEntries
     from .model import load_lab
     from .verify import RunningLab, find_backend
 
-    lab = load_lab(declaration_path)
+    lab = load_lab(declaration_path).cni
     rl = RunningLab(lab, find_backend(lab))
 
     def tunnel(node: str) -> str | None:
@@ -222,7 +222,7 @@ def one_size(n: int, directory: Path, log=print, noop: bool = True) -> dict:
     name = cluster_name(n)
     from .model import load_lab
 
-    lab = load_lab(decl)
+    lab = load_lab(decl).cni
     row: dict = {"nodes": n, "pods": len(lab.pods), "cluster": name}
     stale = drive.leftovers(name)
     if stale:
@@ -305,7 +305,7 @@ def fit(xs: list[float], ys: list[float]) -> dict:
 
 def scale(sizes=SIZES, log=print, noop: bool = True) -> dict:
     """Bring up, check and take down a lab of each size in turn; the figures as a dict."""
-    from .backends.base import get_backend
+    from .backends import get_backend
 
     get_backend("netns").check()
     sizes = sorted(set(int(n) for n in sizes))

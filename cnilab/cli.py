@@ -123,7 +123,6 @@ def cmd_render(a) -> int:
 
 def cmd_status(a) -> int:
     lab, backend = _running(a.lab)
-    from .status import format_status, node_status
     from .verify import RunningLab
 
     running = backend.lab_nodes(lab.name)
@@ -133,9 +132,10 @@ def cmd_status(a) -> int:
         up = backend.node_exists(lab.name, n.name)
         state = "up" if up else ("half-made" if n.name in running else "missing")
         pods = ", ".join(f"{p.name} {p.ip}" for p in lab.pods_on(n.name)) or "-"
-        print(f"\n{n.name}  {state}  {n.ip}  pod CIDR {n.pod_cidr}  router {n.router_ip}  pods: {pods}")
+        summary = lab.plugin.node_summary(lab, n.name)
+        print(f"\n{n.name}  {state}  {n.ip}  pod CIDR {n.pod_cidr}  {summary + '  ' if summary else ''}pods: {pods}")
         if up:
-            print(format_status(node_status(rl, n.name)))
+            print(lab.plugin.status(rl, n.name))
     return 0
 
 
@@ -150,16 +150,19 @@ def cmd_exec(a) -> int:
 
 
 def cmd_bpf(a) -> int:
-    from .bpf import maps
-    from .listing import LISTS
+    from .bpf.bpftool import PIN_DIR
 
     lab, backend = _running(a.lab)
     node = _node(lab, a.node)
-    map_names, fmt = LISTS[a.map]
+    lists = lab.plugin.map_lists()
+    if a.map not in lists:
+        print(f"cnilab bpf: a {lab.decl.cni.plugin} lab has no {a.map} map list", file=sys.stderr)
+        return 2
+    map_names, fmt = lists[a.map]
     dumps = []
     for map_name in map_names:
         p = subprocess.run(
-            backend.exec_argv(lab.name, node, f"bpftool -j map dump pinned {maps.PIN_DIR}/{map_name}"),
+            backend.exec_argv(lab.name, node, f"bpftool -j map dump pinned {PIN_DIR}/{map_name}"),
             capture_output=True, text=True,
         )  # fmt: skip
         if p.returncode != 0:

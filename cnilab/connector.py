@@ -24,7 +24,7 @@ from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine, extract_control_arguments, make_unix_command_for_host
 
 from . import spawn
-from .backends.base import BackendError, NodeBackend, available_backends, get_backend
+from .backends import BackendError, NodeBackend, available_backends, get_backend
 from .model import DeclarationError, load_lab, resolve_declaration
 
 if TYPE_CHECKING:

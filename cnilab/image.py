@@ -42,7 +42,6 @@ IMAGE_LABEL = "org.cnilab.image"
 RECIPE_LABEL = "org.cnilab.recipe"
 RECIPE_ENV = "CNILAB_NODE_RECIPE"  # override the recipe directory
 MIRROR_ENV = "CNILAB_DEBIAN_MIRROR"  # override the Debian mirror
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BUILD_PARENT = Path("/var/tmp")
 TAG_HEX = 12
 
@@ -217,9 +216,9 @@ def image_size(tag: str) -> int:
 # --------------------------------------------------------------------------- mirror
 
 
-def _sources_entries() -> Iterable[tuple[str, list[str], list[str]]]:
+def _sources_entries(apt_dir: str | os.PathLike = "/etc/apt") -> Iterable[tuple[str, list[str], list[str]]]:
     """(uri, suites, components) of every enabled `deb` entry in the host's apt sources."""
-    base = Path("/etc/apt")
+    base = Path(apt_dir)
     files = [base / "sources.list"] + sorted((base / "sources.list.d").glob("*.list"))
     for f in files:
         try:
@@ -255,14 +254,21 @@ def _sources_entries() -> Iterable[tuple[str, list[str], list[str]]]:
                 yield uri, fields.get("suites", "").split(), fields.get("components", "").split()
 
 
-def host_debian_mirror(suite: str = "bookworm") -> str:
-    """The Debian mirror this host's apt uses for ``suite`` main ($CNILAB_DEBIAN_MIRROR wins)."""
+def host_debian_mirror(suite: str = "bookworm", apt_dir: str | os.PathLike = "/etc/apt") -> str:
+    """The Debian mirror this host's apt uses for ``suite`` main ($CNILAB_DEBIAN_MIRROR wins).
+
+    No mirror is built in: the project names none, so a machine whose apt knows no
+    ``suite`` main source must say which one to use.
+    """
     if os.environ.get(MIRROR_ENV):
         return os.environ[MIRROR_ENV]
-    for uri, suites, components in _sources_entries():
+    for uri, suites, components in _sources_entries(apt_dir):
         if suite in suites and "main" in components and uri.startswith(("http://", "https://", "file:/")):
             return uri.rstrip("/")
-    return DEFAULT_MIRROR
+    raise NodeImageError(
+        f"no Debian mirror for {suite} main in {apt_dir}/sources.list(.d): "
+        f"set {MIRROR_ENV} to the Debian mirror to build the node image from"
+    )
 
 
 # --------------------------------------------------------------------------- build

@@ -1,6 +1,8 @@
 """pytest plugin: `pytest verify/ --lab cilium_vxlan` runs the suites against a running lab.
 
 Fixtures: `running_lab` (the lab and the backend running it), `lab` (its model);
+verify/common/ runs for every lab, verify/<cni>/ for the labs of that CNI (where `lab`
+is the plugin's view of the lab);
 tests that take `node` run once per node, `pod` once per pod (ids are the short names
 kind users know: control-plane, worker, worker2).
 """
@@ -30,6 +32,18 @@ def lab_from_config(config):
         except DeclarationError as e:
             raise pytest.UsageError(str(e)) from None
     return cache[name]
+
+
+def pytest_ignore_collect(collection_path, config):
+    """verify/<cni>/ holds one CNI's checks: only the lab's own CNI's run (verify/common/ always)."""
+    lab = lab_from_config(config)
+    if lab is None or not collection_path.is_dir() or collection_path.parent.name != "verify":
+        return None
+    if collection_path.name in ("common", lab.plugin.verify_suite):
+        return None
+    from .cni import plugin_names
+
+    return True if collection_path.name in plugin_names() else None
 
 
 def _short(lab, node_name: str) -> str:

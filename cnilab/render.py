@@ -1,5 +1,6 @@
-"""Render a lab into what a real cluster needs: the kind config, Cilium's Helm values,
-the workloads and an install script (templates/kind, templates/cilium).
+"""Render a lab into what a real cluster needs: the kind config and the workloads
+(templates/kind), and what the CNI plugin renders (Cilium's Helm values and install
+script, templates/cilium).
 
 Render only: the model has validated the declaration already.
 
@@ -39,14 +40,7 @@ KIND_NODE_ORDER = (
     "role", "image", "labels", "extraMounts", "extraPortMappings",
     "kubeadmConfigPatches", "kubeadmConfigPatchesJSON6902",
 )
-# Helm values in the order the seeds pass them with --set; other keys follow as declared.
-CILIUM_VALUES_ORDER = (
-    "k8sServiceHost", "k8sServicePort", "debug", "monitorAggregation", "ipam", "cluster",
-    "kubeProxyReplacement", "tunnel", "routingMode", "autoDirectNodeRoutes",
-    "ipv4NativeRoutingCIDR", "enableIPv4Masquerade", "bpf",
-)
-
-FILES = ("kind/cluster.yaml", "cilium/values.yaml", "install.sh", "workloads.yaml")
+FILES = ("kind/cluster.yaml", "workloads.yaml")  # and the CNI plugin's own
 
 
 # --- YAML -------------------------------------------------------------------------------
@@ -165,46 +159,17 @@ def kind_cluster(lab: Lab) -> dict[str, Any]:
     return ordered(cluster, KIND_CLUSTER_ORDER)
 
 
-def cilium_values(lab: Lab) -> dict[str, Any]:
-    """The Helm values: the declared ones, plus the API server the agents must reach
-    (k8sServiceHost = the control-plane's IP, k8sServicePort = the model's port)."""
-    declared = lab.decl.cni.values.model_dump(mode="json", exclude_unset=True)
-    values = {
-        "k8sServiceHost": str(lab.control_plane.ip),
-        "k8sServicePort": lab.decl.cni.values.k8sServicePort,
-    } | {k: v for k, v in declared.items() if k not in ("k8sServiceHost", "k8sServicePort")}
-    return ordered(values, CILIUM_VALUES_ORDER)
-
-
 def workloads(lab: Lab) -> list[dict[str, Any]]:
     """The declared manifests, as written."""
     return [w.model_dump(mode="json", exclude_unset=True) for w in lab.decl.workloads]
 
 
 def render_lab(lab: Lab) -> dict[str, str]:
-    """{"kind/cluster.yaml", "cilium/values.yaml", "install.sh", "workloads.yaml"} -> text."""
-    decl = lab.decl
-    values = cilium_values(lab)
-    common = {"lab": lab, "cluster_name": lab.name, "node_image": decl.nodeImage}
+    """{"kind/cluster.yaml", "workloads.yaml", and the CNI plugin's files} -> text."""
+    common = {"lab": lab, "cluster_name": lab.name, "node_image": lab.decl.nodeImage}
     return {
         "kind/cluster.yaml": render_template("kind/cluster.yaml.j2", cluster=kind_cluster(lab), **common),
-        "cilium/values.yaml": render_template(
-            "cilium/values.yaml.j2",
-            api_server={k: values[k] for k in ("k8sServiceHost", "k8sServicePort")},
-            values={k: v for k, v in values.items() if k not in ("k8sServiceHost", "k8sServicePort")},
-            cilium_version=decl.cni.version,
-            **common,
-        ),
-        "install.sh": render_template(
-            "cilium/install.sh.j2",
-            cilium_version=decl.cni.version,
-            control_plane=lab.control_plane,
-            untaint_control_plane=decl.untaintControlPlane,
-            kind_config="kind/cluster.yaml",
-            values_file="cilium/values.yaml",
-            workloads_file="workloads.yaml",
-            **common,
-        ),
+        **lab.plugin.render(lab),
         "workloads.yaml": render_template("kind/workloads.yaml.j2", manifests=workloads(lab), **common),
     }
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import subprocess
 
 from .backends import underlay
-from .backends.base import Removed, available_backends
+from .backends import available_backends
+from .backends.base import Removed
 
 
 def _docker_labs() -> set[str]:

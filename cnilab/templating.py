@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def environment(subdir: str = "", **filters) -> jinja2.Environment:

@@ -15,7 +15,7 @@ from typing import Any
 import testinfra
 from testinfra.backend import base as tbase
 
-from .backends.base import NodeBackend, available_backends
+from .backends import NodeBackend, available_backends
 from .model.lab import Lab
 
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from cnilab.backends.base import get_backend
+from cnilab.backends import get_backend
 from cnilab.model import load_lab
 from labs import docker_available, dump, leftovers, private_lab, pyinfra, totals, verify
 

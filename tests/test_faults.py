@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cnilab.backends.base import get_backend
+from cnilab.backends import get_backend
 from cnilab.model import REPO_ROOT, load_lab
 from labs import docker_available, dump, leftovers, private_lab, pyinfra, verify
 

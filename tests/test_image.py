@@ -111,6 +111,16 @@ def test_mirror_override_and_host_default(monkeypatch):
     assert re.match(r"(https?|file):", image.host_debian_mirror())
 
 
+def test_no_mirror_known_is_one_line(monkeypatch, tmp_path):
+    """No mirror is built in: an apt without a bookworm main source names the variable to set."""
+    monkeypatch.delenv(image.MIRROR_ENV, raising=False)
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text("deb file:/srv/other trixie main\n")
+    with pytest.raises(image.NodeImageError, match=image.MIRROR_ENV) as e:
+        image.host_debian_mirror("bookworm", apt_dir=tmp_path)
+    assert "\n" not in str(e.value)
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -285,7 +285,7 @@ def test_every_template_fails_on_a_missing_variable(lab, name, monkeypatch):
 
 def test_write_rendered(lab, rendered, tmp_path):
     paths = write_rendered(lab, tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p in paths] == list(FILES)
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["kind/cluster.yaml", "cilium/values.yaml", "install.sh", "workloads.yaml"]
     for p in paths:
         assert p.read_text() == rendered[p.relative_to(tmp_path).as_posix()]
     assert os.access(tmp_path / "install.sh", os.X_OK)

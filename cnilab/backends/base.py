@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 from ..model.lab import Lab, Node
 
-# Inside every node (container or namespace) the lab keeps its state here:
-# compiled objects, pid files, the responder. Private to the node.
-NODE_STATE_DIR = "/run/cnilab"
+from ..layout import NODE_STATE_DIR  # noqa: F401 (backends make it in every node)
 
 
 class BackendError(RuntimeError):
@@ -109,39 +107,3 @@ def world_command(lab: Lab, responder: str, python: str, pidfile: str) -> str:
         f"--pidfile {pidfile} </dev/null >/dev/null 2>&1 &) && "
         f"for i in $(seq 400); do [ -s {pidfile} ] && break; sleep 0.05; done; [ -s {pidfile} ]"
     )
-
-
-BACKENDS = ("netns", "docker")
-
-
-def available_backends() -> list[NodeBackend]:
-    """The backends that can work on this machine now (root, tools, a Docker daemon)."""
-    found = []
-    for name in BACKENDS:
-        backend = get_backend(name)
-        try:
-            backend.check()
-        except BackendError:
-            continue
-        found.append(backend)
-    return found
-
-
-_INSTANCES: dict[str, NodeBackend] = {}
-
-
-def get_backend(name: str) -> NodeBackend:
-    """One instance per backend per process: what a backend learns (a container's PID, that
-    the daemon answers) is kept, not asked again for every command run in a node."""
-    if name not in _INSTANCES:
-        if name == "netns":
-            from .netns import NetnsBackend
-
-            _INSTANCES[name] = NetnsBackend()
-        elif name == "docker":
-            from .docker import DockerBackend
-
-            _INSTANCES[name] = DockerBackend()
-        else:
-            raise BackendError(f"unknown backend {name!r}: use docker or netns")
-    return _INSTANCES[name]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import image
 from ..model.lab import Lab, Node
-from ..facts.node import RESPONDER_MARK
+from ..layout import RESPONDER_MARK
 from . import underlay
 from .base import BackendError, NodeBackend, Removed, require_tools, run, world_command
 

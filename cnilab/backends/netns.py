@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from ..model.lab import Lab, Node
-from ..facts.node import RESPONDER_MARK
+from ..layout import RESPONDER_MARK
 from . import underlay
 from .base import NODE_STATE_DIR, BackendError, NodeBackend, Removed, require_tools, run, world_command
 

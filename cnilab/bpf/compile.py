@@ -1,9 +1,10 @@
-"""Compile the datapath objects, cached by content.
+"""Compile a CNI's BPF objects, cached by content.
 
-``compile_object("bpf_overlay", {"node_config.h": text})`` returns
-``$CNILAB_CACHE/bpf/<sha256>/bpf_overlay.o``.  The hash covers the clang
-version, the flags, every file under ``bpf/`` and the given headers, so an
-unchanged lab compiles nothing.  Objects keep their Cilium names because
+A :class:`SourceTree` is one CNI's C sources (``cnilab/cni/<cni>/bpf``) and which
+headers each program needs. ``tree.compile_object("bpf_overlay", {"node_config.h": text})``
+returns ``$CNILAB_CACHE/bpf/<sha256>/bpf_overlay.o``.  The hash covers the clang
+version, the flags, every file of the tree and the given headers, so an unchanged lab
+compiles nothing.  Objects keep their Cilium names because
 ``tc filter show`` prints the object's basename (``bpf_overlay.o:[to-overlay]``).
 The rendered headers are kept beside the object for whoever wants to read them.
 
@@ -15,6 +16,7 @@ its CONFIG values written in (cnilab/bpf/template.py), stored under the digest o
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -26,14 +28,6 @@ import subprocess
 import tempfile
 import threading
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-BPF_DIR = REPO_ROOT / "bpf"
-PROGRAMS = ("bpf_lxc", "bpf_overlay", "bpf_host")
-REQUIRED_HEADERS = {
-    "bpf_lxc": ("node_config.h", "ep_config.h"),
-    "bpf_overlay": ("node_config.h",),
-    "bpf_host": ("node_config.h",),
-}
 BASE_CFLAGS = ("-O2", "-g", "-target", "bpf", "-Wall", "-Werror")
 INSTALL_HINT = "apt-get install clang llvm libbpf-dev"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9_]+\.h$")
@@ -71,29 +65,28 @@ def _find_clang() -> str:
     return clang
 
 
-def cflags() -> list[str]:
-    """Flags common to every object (the per-compile -I for headers comes on top)."""
-    return [*BASE_CFLAGS, "-I", _multiarch_include(), "-I", str(BPF_DIR)]
+def cflags(src_dir: pathlib.Path) -> list[str]:
+    """Flags common to every object of a tree (the per-compile -I for headers comes on top)."""
+    return [*BASE_CFLAGS, "-I", _multiarch_include(), "-I", str(src_dir)]
 
 
 _SOURCES: dict[tuple, "hashlib._Hash"] = {}
 
 
-def _sources_hash(clang_version: str, flags: list[str]) -> "hashlib._Hash":
+def _sources_hash(BPF_DIR: pathlib.Path, clang_version: str, flags: list[str]) -> "hashlib._Hash":
     """The digest of clang, the flags and every file under bpf/, before the headers.
 
     Kept while no source file changes (same sizes and times): a lab asks for a digest
     per hook of every node, and reading and hashing the sources each time is most of it.
     """
     files = sorted(p for p in BPF_DIR.rglob("*") if p.is_file())
-    key = (clang_version, tuple(flags), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    key = (str(BPF_DIR), clang_version, tuple(flags), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
     if key not in _SOURCES:
         digest = hashlib.sha256()
         _feed(digest, "clang", clang_version.encode())
         _feed(digest, "flags", "\0".join(flags).encode())
         for path in files:
             _feed(digest, f"src:{path.relative_to(BPF_DIR).as_posix()}", path.read_bytes())
-        _SOURCES.clear()
         _SOURCES[key] = digest
     return _SOURCES[key].copy()
 
@@ -102,28 +95,11 @@ def _feed(digest, tag: str, data: bytes) -> None:
     digest.update(tag.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
 
 
-def source_digest(clang_version: str, flags: list[str], headers: dict[str, str]) -> str:
-    digest = _sources_hash(clang_version, flags)
+def source_digest(src_dir: pathlib.Path, clang_version: str, flags: list[str], headers: dict[str, str]) -> str:
+    digest = _sources_hash(src_dir, clang_version, flags)
     for name in sorted(headers):
         _feed(digest, f"hdr:{name}", headers[name].encode())
     return digest.hexdigest()
-
-
-def _check_inputs(program: str, headers: dict[str, str]) -> None:
-    if program not in PROGRAMS:
-        raise ValueError(f"program: must be one of {', '.join(PROGRAMS)}: {program!r}")
-    for name in headers:
-        if not _HEADER_NAME.match(name):
-            raise ValueError(f"headers: not a plain header file name: {name!r}")
-    missing = [h for h in REQUIRED_HEADERS[program] if h not in headers]
-    if missing:
-        raise ValueError(f"headers: {program} needs {', '.join(missing)}")
-
-
-def _target(program: str, headers: dict[str, str]) -> pathlib.Path:
-    _check_inputs(program, headers)
-    clang = _find_clang()
-    return cache_root() / source_digest(_clang_version(clang), cflags(), headers) / f"{program}.o"
 
 
 _LOCKS: dict[pathlib.Path, threading.Lock] = {}
@@ -161,49 +137,80 @@ def _template_bytes(path: pathlib.Path) -> bytes:
     return _read_template(path, path.stat().st_mtime_ns)
 
 
-def build_object(program: str, headers: dict[str, str], template_headers: dict[str, str], config: dict[str, bytes]) -> pathlib.Path:
-    """The object ``compile_object(program, headers)`` would give, made from the template.
+@dataclasses.dataclass(frozen=True)
+class SourceTree:
+    """One CNI's BPF C sources: ``<program>.c`` files in ``src_dir``, and the rendered
+    headers each program needs (``{"bpf_lxc": ("node_config.h", "ep_config.h")}``)."""
 
-    ``template_headers`` are ``headers`` rendered as the template (every CONFIG value
-    zero, nothing naming the node or endpoint); ``config`` holds the values ``headers``
-    give the object's CONFIG variables, as bytes.
-    """
-    from .template import patch
+    src_dir: pathlib.Path
+    required_headers: dict[str, tuple[str, ...]]
 
-    target = _target(program, headers)
-    if target.is_file():
-        return target
-    template = compile_object(program, template_headers)
-    data = patch(_template_bytes(template), config)
+    @property
+    def programs(self) -> tuple[str, ...]:
+        return tuple(self.required_headers)
 
-    def write(tmp_dir: pathlib.Path) -> pathlib.Path:
-        obj = tmp_dir / f"{program}.o"
-        obj.write_bytes(data)
-        return obj
+    def cflags(self) -> list[str]:
+        return cflags(self.src_dir)
 
-    with _lock(target):
-        return target if target.is_file() else _store(target, headers, write)
+    def _check_inputs(self, program: str, headers: dict[str, str]) -> None:
+        if program not in self.required_headers:
+            raise ValueError(f"program: must be one of {', '.join(self.programs)}: {program!r}")
+        for name in headers:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"headers: not a plain header file name: {name!r}")
+        missing = [h for h in self.required_headers[program] if h not in headers]
+        if missing:
+            raise ValueError(f"headers: {program} needs {', '.join(missing)}")
 
+    def target(self, program: str, headers: dict[str, str]) -> pathlib.Path:
+        """Where the object for these inputs is (or will be) cached; computes, writes nothing."""
+        self._check_inputs(program, headers)
+        clang = _find_clang()
+        return cache_root() / source_digest(self.src_dir, _clang_version(clang), self.cflags(), headers) / f"{program}.o"
 
-def compile_object(program: str, headers: dict[str, str]) -> pathlib.Path:
-    """Return the path of ``<program>.o`` built from bpf/<program>.c and ``headers``.
+    def build_object(self, program: str, headers: dict[str, str], template_headers: dict[str, str], config: dict[str, bytes]) -> pathlib.Path:
+        """The object ``compile_object(program, headers)`` would give, made from the template.
 
-    Compiles only when no object for the same inputs is cached.  Safe against
-    parallel callers: each compiles in its own temporary directory and moves
-    the result into place with an atomic rename.
-    """
-    target = _target(program, headers)
-    if target.is_file():
-        return target
-    clang, flags = _find_clang(), cflags()
+        ``template_headers`` are ``headers`` rendered as the template (every CONFIG value
+        zero, nothing naming the node or endpoint); ``config`` holds the values ``headers``
+        give the object's CONFIG variables, as bytes.
+        """
+        from .template import patch
 
-    def build(tmp_dir: pathlib.Path) -> pathlib.Path:
-        obj = tmp_dir / f"{program}.o"
-        cmd = [clang, *flags, "-I", str(tmp_dir), "-c", str(BPF_DIR / f"{program}.c"), "-o", str(obj)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise CompileError(f"clang failed on {program}.c:\n{result.stderr.strip()}\ncommand: {' '.join(cmd)}")
-        return obj
+        target = self.target(program, headers)
+        if target.is_file():
+            return target
+        template = self.compile_object(program, template_headers)
+        data = patch(_template_bytes(template), config)
 
-    with _lock(target):
-        return target if target.is_file() else _store(target, headers, build)
+        def write(tmp_dir: pathlib.Path) -> pathlib.Path:
+            obj = tmp_dir / f"{program}.o"
+            obj.write_bytes(data)
+            return obj
+
+        with _lock(target):
+            return target if target.is_file() else _store(target, headers, write)
+
+    def compile_object(self, program: str, headers: dict[str, str]) -> pathlib.Path:
+        """Return the path of ``<program>.o`` built from ``<src_dir>/<program>.c`` and ``headers``.
+
+        Compiles only when no object for the same inputs is cached.  Safe against
+        parallel callers: each compiles in its own temporary directory and moves
+        the result into place with an atomic rename.
+        """
+        target = self.target(program, headers)
+        if target.is_file():
+            return target
+        clang, flags = _find_clang(), self.cflags()
+        src = self.src_dir / f"{program}.c"
+
+        def build(tmp_dir: pathlib.Path) -> pathlib.Path:
+            obj = tmp_dir / f"{program}.o"
+            cmd = [clang, *flags, "-I", str(tmp_dir), "-c", str(src), "-o", str(obj)]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise CompileError(f"clang failed on {program}.c:\n{result.stderr.strip()}\ncommand: {' '.join(cmd)}")
+            return obj
+
+        with _lock(target):
+            return target if target.is_file() else _store(target, headers, build)

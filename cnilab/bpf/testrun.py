@@ -40,7 +40,7 @@ import subprocess
 import tempfile
 from typing import Any
 
-from cnilab.bpf.maps import RawEntry, bpftool_hex, parse_dump
+from cnilab.bpf.bpftool import RawEntry, bpftool_hex, parse_dump
 
 BPFFS = "/sys/fs/bpf"
 PROG_ROOT = f"{BPFFS}/cnilab-test"

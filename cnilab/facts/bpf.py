@@ -6,7 +6,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from ..bpf import maps
+from ..bpf import bpftool
 from ._combine import label, parse, split_labelled
 
 
@@ -17,14 +17,14 @@ class MapEntries(FactBase):
     """
 
     def command(self, map_name):
-        path = shlex.quote(f"{maps.PIN_DIR}/{map_name}")
+        path = shlex.quote(f"{bpftool.PIN_DIR}/{map_name}")
         return f"if [ -e {path} ]; then bpftool -j map dump pinned {path}; else echo null; fi"
 
     def process(self, output):
         text = "\n".join(output).strip()
         if text in ("", "null"):
             return None
-        return {e.key: e.value if e.values is None else e.values for e in maps.parse_dump(text)}
+        return {e.key: e.value if e.values is None else e.values for e in bpftool.parse_dump(text)}
 
 
 class PinnedMaps(FactBase):
@@ -35,7 +35,7 @@ class PinnedMaps(FactBase):
         return set()
 
     def command(self):
-        return f"ls {maps.PIN_DIR} 2>/dev/null || true"
+        return f"ls {bpftool.PIN_DIR} 2>/dev/null || true"
 
     def process(self, output):
         return {line.strip() for line in output if line.strip()}

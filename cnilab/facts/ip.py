@@ -8,6 +8,7 @@ from pyinfra.api import FactBase
 
 from ._combine import joined, parse, split
 from ._ns import ip
+from .sysctl import Sysctls
 
 
 def _json(output: list[str]) -> list[dict]:
@@ -126,14 +127,10 @@ class Network(FactBase):
         return {"links": {}, "addresses": {}, "routes": [], "sysctls": {}}
 
     def command(self, netns=None, sysctls=()):
-        from .node import Sysctls
-
         parts = [Links().command(netns), Addresses().command(netns), Routes().command(netns)]
         return joined(parts + [Sysctls().command(keys=list(sysctls))] if sysctls else parts)
 
     def process(self, output):
-        from .node import Sysctls
-
         parts = split(output) + [[]] * 4
         return {
             "links": parse(Links(), parts[0]),

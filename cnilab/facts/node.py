@@ -7,29 +7,12 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from ..backends.base import NODE_STATE_DIR
+from ..layout import PID_DIR, RESPONDER_MARK  # noqa: F401 (the operations take them from here)
 from ._combine import joined, label, parse, split, split_labelled
 from ._ns import ShellVar
+from .ip import Addresses, Links, Routes
+from .sysctl import Sysctls
 
-PID_DIR = f"{NODE_STATE_DIR}/pods"
-RESPONDER_MARK = "cnilab-responder"
-
-
-class Sysctls(FactBase):
-    """The values of the given sysctl keys, ``{"net.ipv4.conf.cilium_host.rp_filter": "0"}``; missing keys are absent."""
-
-    @staticmethod
-    def default():
-        return {}
-
-    def command(self, keys):
-        # Shell builtins only (no process per key): a node has dozens of these. /proc/sys
-        # answers a byte-wise read without its newline, so `read` may report EOF.
-        pairs = " ".join(f"{shlex.quote(k)} {shlex.quote('/proc/sys/' + k.replace('.', '/'))}" for k in keys)
-        return f'set -- {pairs}; while [ $# -gt 1 ]; do v=; [ -r "$2" ] && {{ read -r v < "$2" || [ -n "$v" ]; }} && echo "$1=$v"; shift 2; done; true'
-
-    def process(self, output):
-        return dict(line.split("=", 1) for line in output if "=" in line)
 
 
 class NetNamespaces(FactBase):
@@ -86,8 +69,6 @@ class PodNetworks(FactBase):
         return {"node": {"links": {}, "sysctls": {}}, "pods": {}}
 
     def command(self, sysctls=()):
-        from .ip import Addresses, Links, Routes
-
         n = ShellVar("n")
         node = joined([Links().command(), Sysctls().command(keys=list(sysctls))])
         pod = joined([Links().command(n), Addresses().command(n), Routes().command(n)])
@@ -95,8 +76,6 @@ class PodNetworks(FactBase):
         return f"{node}; for n in /run/netns/*; do [ -e \"$n\" ] || continue; n=${{n##*/}}; {label('pod', '$n')}; {pod}; done"
 
     def process(self, output):
-        from .ip import Addresses, Links, Routes
-
         head, pods = split_labelled(output, "pod")
         node = split(head) + [[], []]
         out = {"node": {"links": parse(Links(), node[0]), "sysctls": parse(Sysctls(), node[1])}, "pods": {}}

@@ -7,10 +7,9 @@ import json
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
-from ..backends.base import NODE_STATE_DIR
+from ..layout import ATTACH_DIR, NODE_OBJECT_DIR, NODE_STATE_DIR  # noqa: F401 (the operations take them from here)
 from ._combine import joined, parse, split
 
-ATTACH_DIR = f"{NODE_STATE_DIR}/tc"
 
 
 class BpfFilters(FactBase):
@@ -105,7 +104,7 @@ class BpfObjects(FactBase):
         return set()
 
     def command(self):
-        return f"ls {NODE_STATE_DIR}/bpf 2>/dev/null || true"
+        return f"ls {NODE_OBJECT_DIR} 2>/dev/null || true"
 
     def process(self, output):
         return {line.strip() for line in output if line.strip()}

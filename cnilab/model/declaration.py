@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..cni import get_plugin, plugin_names
+
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 # Node container names are <cluster>-worker12: keep clusters short enough for
 # Docker names and netns file names alike.
@@ -38,6 +40,11 @@ class _Open(BaseModel):
     """Blocks copied verbatim from kind / Helm / Kubernetes: keep unknown keys for rendering."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# What a CNI plugin's `cni:` schema is built from.
+StrictBlock = _Strict
+OpenBlock = _Open
 
 
 # --- kind ---------------------------------------------------------------------------------
@@ -87,86 +94,6 @@ class KindCluster(_Open):
         if len(v) > 250:
             raise ValueError(f"{len(v)} nodes do not fit the underlay (at most 250)")
         return v
-
-
-# --- Cilium Helm values -------------------------------------------------------------------
-
-
-class CiliumIpamOperator(_Open):
-    clusterPoolIPv4PodCIDRList: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"])
-    clusterPoolIPv4MaskSize: int = Field(default=24, ge=16, le=28)
-
-    @field_validator("clusterPoolIPv4PodCIDRList")
-    @classmethod
-    def _pool(cls, v: list[str]) -> list[str]:
-        if len(v) != 1:
-            raise ValueError("exactly one IPv4 pod CIDR is supported")
-        ipaddress.IPv4Network(v[0], strict=True)
-        return v
-
-
-class CiliumIpam(_Open):
-    mode: Literal["cluster-pool"] = "cluster-pool"
-    operator: CiliumIpamOperator = CiliumIpamOperator()
-
-
-class CiliumBpf(_Open):
-    masquerade: bool = False
-
-
-class CiliumNodePort(_Open):
-    # Helm's nodePort.enabled: NodePort in BPF. Strict kube-proxy replacement implies it;
-    # partial (seed 001: `enable-node-port: "false"`) leaves NodePort to kube-proxy.
-    enabled: bool = False
-
-
-class CiliumCluster(_Open):
-    name: str = "default"
-    id: int = Field(default=0, ge=0, le=255)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "cluster.name")
-
-
-class CiliumValues(_Open):
-    tunnel: Literal["vxlan", "disabled"] = "vxlan"
-    kubeProxyReplacement: Literal["strict", "partial", "probe", "disabled"] = "disabled"
-    autoDirectNodeRoutes: bool = False
-    ipv4NativeRoutingCIDR: str | None = None
-    enableIPv4Masquerade: bool = True
-    ipam: CiliumIpam = CiliumIpam()
-    bpf: CiliumBpf = CiliumBpf()
-    nodePort: CiliumNodePort = CiliumNodePort()
-    cluster: CiliumCluster = CiliumCluster()
-    k8sServicePort: int = 6443
-
-    @field_validator("ipv4NativeRoutingCIDR")
-    @classmethod
-    def _cidr(cls, v: str | None) -> str | None:
-        if v is not None:
-            ipaddress.IPv4Network(v, strict=True)
-        return v
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_service_host(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "k8sServiceHost" in data:
-            raise ValueError("k8sServiceHost is the control-plane's IP, filled in when rendering: remove it")
-        return data
-
-    @model_validator(mode="after")
-    def _modes(self) -> CiliumValues:
-        if self.tunnel == "disabled" and not self.ipv4NativeRoutingCIDR:
-            raise ValueError("tunnel=disabled (native routing) needs ipv4NativeRoutingCIDR")
-        return self
-
-
-class CniCilium(_Strict):
-    plugin: Literal["cilium"]
-    version: str = "1.13.0-rc5"
-    values: CiliumValues = CiliumValues()
 
 
 # --- workloads ----------------------------------------------------------------------------
@@ -315,7 +242,9 @@ class Declaration(_Strict):
     kind: KindCluster
     nodeImage: str = "kindest/node:v1.23.4"
     untaintControlPlane: bool = False
-    cni: CniCilium
+    # The plugin's own schema, picked by `cni.plugin` (a union discriminated by plugin,
+    # whose members are the registered plugins).
+    cni: Any
     workloads: list[Pod | DaemonSet | Deployment | Service] = Field(default_factory=list)
     backend: Literal["docker", "netns"] = "docker"
     # kind puts its nodes on the Docker network "kind", 172.18.0.0/16; a second lab
@@ -336,10 +265,26 @@ class Declaration(_Strict):
             raise ValueError(f"{v} must be a private IPv4 network of /24 or larger")
         return v
 
+    @field_validator("cni", mode="before")
+    @classmethod
+    def _cni(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise ValueError(": must be a mapping naming its plugin (plugin: cilium)")
+        name = v.get("plugin")
+        try:
+            plugin = get_plugin(name) if isinstance(name, str) else None
+        except KeyError:
+            plugin = None
+        if plugin is None:
+            raise ValueError(f".plugin: {name!r} is not a CNI cnilab builds; use one of {', '.join(plugin_names())}")
+        try:
+            return plugin.values_model.model_validate(v)
+        except ValidationError as e:
+            raise ValueError(f".{_first_error(e)}") from None
+
     @model_validator(mode="after")
-    def _private_network_routes_natively(self) -> Declaration:
-        if self.privateNetwork and self.cni.values.tunnel != "disabled":
-            raise ValueError("privateNetwork: a second NIC carries pod routes only with native routing (cni.values.tunnel: disabled)")
+    def _cni_against_the_rest(self) -> Declaration:
+        get_plugin(self.cni.plugin).check(self)
         return self
 
     @field_validator("workloads", mode="before")
@@ -398,7 +343,7 @@ def _first_error(e: ValidationError) -> str:
     elif err["type"] in ("literal_error", "greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         got = err.get("input")
         msg = f"{msg} (got {got!r})"
-    if where and msg.startswith("["):
+    if where and msg.startswith(("[", ".", ":")):
         # workloads[2] (Pod) spec.containers: ... from the per-manifest validation
         return f"{where}{msg}"
     return f"{where}: {msg}" if where else msg

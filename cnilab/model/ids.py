@@ -1,8 +1,8 @@
 """Deterministic names, numbers and addresses derived from a lab's declaration.
 
-Cilium picks router IPs, pod IPs, endpoint IDs and identities at random; a lab
-picks them from a hash of stable names, so the same declaration always gives the
-same lab, and two runs can be compared line by line.
+CNIs pick router IPs, pod IPs, endpoint IDs and identities at random; a lab picks
+them from a hash of stable names, so the same declaration always gives the same lab,
+and two runs can be compared line by line.
 """
 
 from __future__ import annotations
@@ -13,14 +13,6 @@ from collections.abc import Iterable
 
 # Kubernetes' alphabet for generated name suffixes (no vowels, no confusable digits).
 K8S_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-IDENTITY_MIN = 256
-IDENTITY_MAX = 65535
-
-# Cilium's reserved identities.
-ID_HOST = 1
-ID_WORLD = 2
-ID_REMOTE_NODE = 6
 
 
 def digest(*parts: str) -> int:

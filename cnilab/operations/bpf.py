@@ -7,14 +7,12 @@ import functools
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from ..bpf import maps
+from ..bpf.bpftool import PIN_DIR
 from ..facts.bpf import MapEntries, Maps
-from ..facts.ip import Links
-from ..model.lab import LocalEndpoint
 
 
 def _hex(b: bytes) -> str:
-    # " ".join(maps.bpftool_hex(b)), without a string per byte: a 100-node lab writes
+    # " ".join(bpftool_hex(b)), without a string per byte: a 100-node lab writes
     # tens of thousands of entries.
     return f"hex {b.hex(' ')}" if b else "hex"
 
@@ -31,7 +29,7 @@ def map_changes(map_name: str, have: dict | None, wanted: list) -> list[str]:
     MapEntries fact; None when the map is not pinned yet, which it will be by the time
     the lines run: the programs using it are attached first)."""
     have = have or {}
-    path = f"{maps.PIN_DIR}/{map_name}"
+    path = f"{PIN_DIR}/{map_name}"
     want = dict(_packed(e) for e in wanted)
     lines = [f"map delete pinned {path} key {_hex(k)}" for k in sorted(set(have) - set(want))]
     lines += [
@@ -45,13 +43,14 @@ def _batch(lines: list[str]) -> StringCommand:
     return StringCommand(f"bpftool batch file /dev/stdin <<'EOF'\n{body}\nEOF")
 
 
-def _endpoints(wanted: list[LocalEndpoint], links: dict) -> list:
+def _linked(wanted: list, links: dict) -> list:
+    # Entries that hold a device's ifindex (an endpoint's lxc): known on the node only.
     return [e.entry(links[e.lxc]["ifindex"] if e.lxc in links else 0) for e in wanted]
 
 
 @operation()
 def map_entries(map_name: str, wanted: list):
-    """The pinned map ``map_name`` holds exactly ``wanted`` (entries of cnilab.bpf.maps)."""
+    """The pinned map ``map_name`` holds exactly ``wanted`` (entries with ``pack_key``/``pack_value``)."""
     lines = map_changes(map_name, host.get_fact(MapEntries, map_name=map_name), wanted)
     if lines:
         yield _batch(lines)
@@ -60,23 +59,16 @@ def map_entries(map_name: str, wanted: list):
 
 
 @operation()
-def endpoint_entries(wanted: list[LocalEndpoint]):
-    """cilium_lxc holds the node's endpoints, with the live ifindex of each pod's lxc device."""
-    links = host.get_fact(Links)
-    yield from map_entries._inner(maps.ENDPOINTS_MAP, _endpoints(wanted, links))
-
-
-@operation()
-def node_maps(wanted: dict[str, list], endpoints: list[LocalEndpoint]):
+def node_maps(wanted: dict[str, list], linked_map: str, linked: list):
     """
     Every map of the node holds exactly its entries: ``wanted`` by map name (in order: a
-    Service's backends before the Service), and cilium_lxc the node's ``endpoints`` with
-    the live ifindex of each lxc. One fact (Maps) reads them all, one `bpftool batch`
-    changes them.
+    Service's backends before the Service), and ``linked_map`` the entries of ``linked``,
+    each made with the live ifindex of its device (``e.entry(ifindex)`` for ``e.lxc``).
+    One fact (Maps) reads them all, one `bpftool batch` changes them.
     """
-    names = [*wanted, maps.ENDPOINTS_MAP]
+    names = [*wanted, linked_map]
     have = host.get_fact(Maps, map_names=names)
-    everything = {**wanted, maps.ENDPOINTS_MAP: _endpoints(endpoints, have["links"])}
+    everything = {**wanted, linked_map: _linked(linked, have["links"])}
     lines = [line for name in names for line in map_changes(name, have["maps"].get(name), everything[name])]
     if lines:
         yield _batch(lines)

@@ -16,7 +16,7 @@ from pyinfra.context import ctx_state
 
 from .. import teardown
 from ..backends import underlay
-from ..backends.base import available_backends
+from ..backends import available_backends
 from ..connector import backend_for, running_elsewhere
 from ..context import lab_of, node_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from ..facts.node import Sysctls
+from ..facts.sysctl import Sysctls
 
 
 def _dev_of(sysctl_key: str) -> str | None:

@@ -15,22 +15,8 @@ HOSTS
 # no machine identity baked into the image
 rm -f /etc/machine-id /var/lib/dbus/machine-id
 
-# --- apt sources: canonical, independent of the mirror used for the build.
-# Nodes have no route out of their lab; this only matters for manual use.
-rm -f /etc/apt/sources.list
-cat > /etc/apt/sources.list.d/debian.sources <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+# --- apt sources: debootstrap wrote the mirror the build used (the host's own); nodes
+# have no route out of their lab, so they only matter for manual use.
 
 # --- runtime dirs (cnilab-node-init recreates them if /run is a tmpfs)
 mkdir -p /run/bird /run/netns

@@ -2,8 +2,8 @@
 two local pods, the router IP, and two remote nodes in the tunnel map."""
 from __future__ import annotations
 
-from cnilab.bpf.config import EndpointBpfConfig, NodeBpfConfig
-from cnilab.bpf.maps import ENDPOINT_F_HOST, HOST_ID, WORLD_ID, EndpointEntry, IpcacheEntry, TunnelEntry
+from cnilab.cni.cilium.bpfconfig import EndpointBpfConfig, NodeBpfConfig
+from cnilab.cni.cilium.maps import ENDPOINT_F_HOST, HOST_ID, WORLD_ID, EndpointEntry, IpcacheEntry, TunnelEntry
 
 NODE = NodeBpfConfig(
     node_name="kind-worker",
@@ -73,7 +73,7 @@ import struct  # noqa: E402
 from scapy.layers.inet import ICMP, IP  # noqa: E402
 from scapy.layers.l2 import ARP, Ether  # noqa: E402
 
-from cnilab.bpf.maps import MetricsEntry, metrics_entries  # noqa: E402
+from cnilab.cni.cilium.maps import MetricsEntry, metrics_entries  # noqa: E402
 
 
 def icmp_frame(src_ip: str, dst_ip: str, src_mac: str = POD_A.mac, dst_mac: str = POD_A.node_mac,
@@ -133,8 +133,8 @@ import dataclasses  # noqa: E402
 
 from scapy.layers.inet import TCP, UDP  # noqa: E402
 
-from cnilab.bpf.lb import Backend, Service  # noqa: E402
-from cnilab.bpf.maps import REMOTE_NODE_ID, lb_entries  # noqa: E402
+from cnilab.cni.cilium.lb import Backend, Service  # noqa: E402
+from cnilab.cni.cilium.maps import REMOTE_NODE_ID, lb_entries  # noqa: E402
 
 CONTROL_PLANE_IP = "172.18.0.2"
 WORLD_HOST = "198.51.100.1"  # the lab's "world" host (TEST-NET-2)

@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from cnilab.bpf.compile import compile_object  # noqa: E402
-from cnilab.bpf.headers import render_ep_config, render_node_config  # noqa: E402
+from cnilab.cni.cilium.sources import compile_object  # noqa: E402
+from cnilab.cni.cilium.headers import render_ep_config, render_node_config  # noqa: E402
 from cnilab.bpf.testrun import Sandbox  # noqa: E402
 import bpf_lab as lab  # noqa: E402
 

@@ -51,9 +51,9 @@ from scapy.layers.vxlan import VXLAN
 
 import bpf_lab as lab
 from conftest import MOCK_DEFINE, needs_root, open_datapath, open_mode
-from cnilab.bpf.compile import compile_object
-from cnilab.bpf.headers import render_ep_config, render_node_config
-from cnilab.bpf.maps import (
+from cnilab.cni.cilium.sources import compile_object
+from cnilab.cni.cilium.headers import render_ep_config, render_node_config
+from cnilab.cni.cilium.maps import (
     DROP_CT_INVALID_HDR, DROP_INVALID, HOST_ID, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
     bpftool_hex, metrics_entries,
 )

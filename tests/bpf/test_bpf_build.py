@@ -11,9 +11,10 @@ import pytest
 
 import bpf_lab as lab
 from cnilab.bpf import compile as bpf_compile
-from cnilab.bpf.compile import CompileError, compile_object
-from cnilab.bpf.config import EndpointBpfConfig, NodeBpfConfig
-from cnilab.bpf.headers import render_ep_config, render_node_config
+from cnilab.bpf.compile import CompileError
+from cnilab.cni.cilium.sources import compile_object
+from cnilab.cni.cilium.bpfconfig import EndpointBpfConfig, NodeBpfConfig
+from cnilab.cni.cilium.headers import render_ep_config, render_node_config
 
 needs_clang = pytest.mark.skipif(bpf_compile.shutil.which("clang") is None, reason="needs clang")
 

@@ -5,8 +5,8 @@ import pytest
 
 import bpf_lab as lab
 from conftest import needs_root
-from cnilab.bpf.lb import Backend, Service
-from cnilab.bpf.maps import (
+from cnilab.cni.cilium.lb import Backend, Service
+from cnilab.cni.cilium.maps import (
     SVC_FLAG_NODEPORT, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE, CtEntry, LbBackendEntry, LbRevNatEntry,
     LbServiceEntry, NatEntry, format_lb_list, format_nat_list, lb_backend_entries, lb_entries, lb_revnat_entries,
     lb_service_entries,

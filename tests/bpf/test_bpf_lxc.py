@@ -8,7 +8,7 @@ from scapy.layers.l2 import ARP, Ether
 
 import bpf_lab as lab
 from conftest import needs_root
-from cnilab.bpf.maps import (
+from cnilab.cni.cilium.maps import (
     DROP_INVALID, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
 )
 from cnilab.bpf.testrun import SandboxError

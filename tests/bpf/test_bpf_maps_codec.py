@@ -8,7 +8,7 @@ import pytest
 
 import bpf_lab as lab
 from conftest import needs_root
-from cnilab.bpf.maps import (
+from cnilab.cni.cilium.maps import (
     EndpointEntry, IpcacheEntry, MetricsEntry, TunnelEntry, bpftool_hex, endpoint_entries, format_tunnel_list,
     ipcache_entries, metrics_entries, parse_dump, tunnel_entries,
 )

@@ -7,7 +7,7 @@ from scapy.layers.l2 import Ether
 
 import bpf_lab as lab
 from conftest import needs_root
-from cnilab.bpf.maps import (
+from cnilab.cni.cilium.maps import (
     TC_ACT_OK, TC_ACT_REDIRECT, TUPLE_F_IN, TUPLE_F_OUT, Direction, NatEntry, ObsPoint, nat_entries,
 )
 

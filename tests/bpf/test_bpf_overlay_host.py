@@ -6,7 +6,7 @@ from scapy.layers.l2 import Ether
 
 import bpf_lab as lab
 from conftest import needs_root
-from cnilab.bpf.maps import (
+from cnilab.cni.cilium.maps import (
     DROP_INVALID, DROP_NO_TUNNEL_KEY, HOST_ID, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
 )
 

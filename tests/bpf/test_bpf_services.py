@@ -8,7 +8,7 @@ from scapy.layers.l2 import Ether
 
 import bpf_lab as lab
 from conftest import needs_root
-from cnilab.bpf.maps import (
+from cnilab.cni.cilium.maps import (
     DROP_NO_SERVICE, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE, WORLD_ID,
     CtEntry, NatEntry, ObsPoint, ct_entries, nat_entries,
 )

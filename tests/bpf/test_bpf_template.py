@@ -9,9 +9,9 @@ import pytest
 import bpf_lab as lab
 from cnilab.bpf import compile as bpf_compile
 from cnilab.bpf import template
-from cnilab.bpf.compile import build_object, compile_object
-from cnilab.bpf.config import ep_config_vars, node_config_vars
-from cnilab.bpf.headers import render_ep_config, render_node_config
+from cnilab.cni.cilium.sources import SOURCES, build_object, compile_object
+from cnilab.cni.cilium.bpfconfig import ep_config_vars, node_config_vars
+from cnilab.cni.cilium.headers import render_ep_config, render_node_config
 
 needs_clang = pytest.mark.skipif(bpf_compile.shutil.which("clang") is None, reason="needs clang")
 
@@ -87,7 +87,7 @@ def test_build_object_compiles_each_program_once_for_many_nodes(fresh_cache, mon
             headers, tmpl, values = _parts(program, node, ep)
             obj = build_object(program, headers, tmpl, values)
             # Stored as the direct compile would be: under its headers' digest, headers beside it.
-            assert obj.parent.name == bpf_compile._target(program, headers).parent.name
+            assert obj.parent.name == SOURCES.target(program, headers).parent.name
             assert (obj.parent / "node_config.h").read_text() == headers["node_config.h"]
             built.add(obj)
     clang = [c for c in runs if c[0].endswith("clang")]

@@ -14,9 +14,10 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 import yaml
 
-from cnilab.bpf import maps
-from cnilab.model import REPO_ROOT, build_lab, ids, load_lab, parse_declaration
-from cnilab.model.lab import Lab
+from cnilab.cni.cilium import maps
+from cnilab.cni.cilium import identity as ids
+from cnilab.cni.cilium.plan import CiliumLab
+from cnilab.model import REPO_ROOT, build_lab, load_lab, parse_declaration
 
 SEED = REPO_ROOT / "inventories" / "cilium_vxlan.yaml"
 CLUSTER = "cilium-kubeproxy-replacement-ebpf-vxlan"
@@ -25,20 +26,20 @@ CP, W1, W2 = f"{CLUSTER}-control-plane", f"{CLUSTER}-worker", f"{CLUSTER}-worker
 
 @pytest.fixture(scope="module")
 def lab():
-    return load_lab(SEED)
+    return load_lab(SEED).cni
 
 
-def lab_from(mutate) -> Lab:
+def lab_from(mutate) -> CiliumLab:
     data = yaml.safe_load(SEED.read_text())
     mutate(data)
-    return build_lab(parse_declaration(copy.deepcopy(data)), "test")
+    return build_lab(parse_declaration(copy.deepcopy(data)), "test").cni
 
 
 # --- determinism -------------------------------------------------------------------------
 
 
 def test_building_twice_gives_identical_labs(lab):
-    again = load_lab(SEED)
+    again = load_lab(SEED).cni
     assert again.nodes == lab.nodes
     assert again.pods == lab.pods
     assert again.services == lab.services
@@ -419,7 +420,7 @@ def test_second_lab_on_its_own_underlay():
 
 
 def test_private_network_gives_eth1_and_routes_pods_over_it():
-    lab = load_lab("cilium_native_iptables")
+    lab = load_lab("cilium_native_iptables").cni
     cp, w1, w2 = lab.nodes
     assert [str(n.private_ip) for n in lab.nodes] == ["10.135.0.2", "10.135.0.3", "10.135.0.4"]
     assert [str(n.pod_cidr) for n in lab.nodes] == ["10.244.0.0/25", "10.244.0.128/25", "10.244.1.0/25"]
@@ -433,7 +434,7 @@ def test_private_network_gives_eth1_and_routes_pods_over_it():
 
 
 def test_partial_without_node_port_balances_cluster_ips_only():
-    lab = load_lab("cilium_native_iptables")
+    lab = load_lab("cilium_native_iptables").cni
     assert lab.mode.kpr and not lab.mode.node_port and lab.mode.kube_proxy
     assert [s.node_port for s in lab.lb_services()] == [None]
     assert not lab.mode.netdev_programs

@@ -29,8 +29,9 @@ import pytest
 from pyinfra.api import FileUploadCommand, StringCommand
 from pyinfra.context import ctx_host
 
-from cnilab.bpf import maps
-from cnilab.model.lab import LocalEndpoint, PodInstance, Route
+from cnilab.cni.cilium import maps
+from cnilab.cni.cilium.plan import LocalEndpoint
+from cnilab.model.lab import PodInstance, Route
 from cnilab.operations.ip import Link
 from cnilab.operations.pods import PodNetwork
 
@@ -117,7 +118,6 @@ ARGS = {
     "ip.addresses": {"wanted": lambda v: [tuple(a) for a in v]},
     "ip.routes": {"wanted": lambda v: [Route(**d) for d in v], "own_devs": tuple},
     "bpf.map_entries": {"wanted": lambda v: [_map_entry(d) for d in v]},
-    "bpf.endpoint_entries": {"wanted": lambda v: [_local_endpoint(d) for d in v]},
     "pods.responders": {"pods": lambda v: [_pod(d) for d in v], "script": lambda v: str(HERE / "pods.responders" / v)},
     "ip.network": {
         "links": lambda v: [Link(**d) for d in v],
@@ -128,7 +128,7 @@ ARGS = {
     "pods.network": {"pods": lambda v: [_pod_network(d) for d in v]},
     "bpf.node_maps": {
         "wanted": lambda v: {name: [_map_entry(d) for d in entries] for name, entries in v.items()},
-        "endpoints": lambda v: [_local_endpoint(d) for d in v],
+        "linked": lambda v: [_local_endpoint(d) for d in v],
     },
 }
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .bpf import maps
-from .bpf.compile import cache_root
-from .facts.bpf import MapEntries, PinnedMaps
-from .facts.iptables import Table
-from .facts.tc import AttachRecords, BpfFilters
-from .verify import RunningLab
+from . import maps
+from ...bpf.compile import cache_root
+from ...facts.bpf import MapEntries, PinnedMaps
+from ...facts.iptables import Table
+from ...facts.tc import AttachRecords, BpfFilters
+from ...verify import RunningLab
 
 LB_MAP = "cilium_lb4_services_v2"
 SNAT_MAP = "cilium_snat_v4_external"

@@ -9,13 +9,15 @@ pod's lxc. Maps: the tunnel map, the endpoint map and the ipcache.
 
 from __future__ import annotations
 
+from functools import partial
+
 from pyinfra import host
 from pyinfra.api import deploy
 
-from cnilab.bpf import maps
-from cnilab.model.lab import VXLAN_PORT, Lab
-from cnilab.operations import bpf, ip, tc
-from cnilab.operations.ip import Link
+from ...operations import bpf, ip, tc
+from ...operations.ip import Link
+from . import datapath, maps
+from .plan import VXLAN_PORT, CiliumLab
 
 CILIUM_DEVICES = ("cilium_host", "cilium_net", "cilium_vxlan")
 
@@ -35,7 +37,7 @@ def cilium_sysctls(devs: list[str]) -> dict[str, str]:
 
 
 @deploy("Cilium devices")
-def cilium_devices(lab: Lab):
+def cilium_devices(lab: CiliumLab):
     node = lab.node(host.data.cnilab_node)
     wanted = [
         Link("cilium_host", "veth", node.host_mac, noarp=True, peer="cilium_net", peer_mac=node.net_mac),
@@ -55,9 +57,16 @@ def cilium_devices(lab: Lab):
 
 
 @deploy("Cilium BPF datapath")
-def cilium_bpf(lab: Lab):
+def cilium_bpf(lab: CiliumLab):
     name = host.data.cnilab_node
-    tc.bpf_programs(name="bpf_host, bpf_overlay and bpf_lxc on their hooks", lab=lab, node=name)
+    tc.programs(
+        name="bpf_host, bpf_overlay and bpf_lxc on their hooks",
+        wanted=partial(datapath.programs, lab, name),
+        devices=datapath.devices(lab, name),
+        # A map whose pin is gone is lost to every program: attach them all again so they
+        # share the new one.
+        shared_maps={maps.TUNNEL_MAP, maps.ENDPOINTS_MAP, maps.IPCACHE_MAP, maps.METRICS_MAP},
+    )
     bpf.node_maps(
         name="cilium_tunnel_map, cilium_ipcache, the load balancer's maps, cilium_lxc",
         wanted={
@@ -66,5 +75,6 @@ def cilium_bpf(lab: Lab):
             # Backends before the services that point at them.
             **lab.lb_map_entries(),
         },
-        endpoints=lab.endpoint_entries(name),
+        linked_map=maps.ENDPOINTS_MAP,
+        linked=lab.endpoint_entries(name),
     )

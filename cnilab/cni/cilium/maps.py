@@ -27,8 +27,10 @@ import json
 import struct
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ...bpf.bpftool import PIN_DIR, RawEntry, bpftool_hex, parse_dump  # noqa: F401 (Cilium's maps are read and written through these)
+
 if TYPE_CHECKING:
-    from cnilab.bpf.lb import Service
+    from .lb import Service
 
 ENDPOINT_KEY_IPV4 = 1
 ENDPOINT_F_HOST = 1
@@ -36,7 +38,6 @@ HOST_ID = 1
 WORLD_ID = 2
 REMOTE_NODE_ID = 6
 
-PIN_DIR = "/sys/fs/bpf/tc/globals"
 TUNNEL_MAP = "cilium_tunnel_map"
 ENDPOINTS_MAP = "cilium_lxc"
 IPCACHE_MAP = "cilium_ipcache"
@@ -78,14 +79,6 @@ def _mac(mac: str) -> bytes:
 
 def _mac_str(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in raw)
-
-
-def bpftool_hex(data: bytes) -> list[str]:
-    """``b"\\x0a\\x00"`` -> ``["hex", "0a", "00"]``.
-
-    Always ``hex``: without it bpftool reads ``010`` as octal.
-    """
-    return ["hex", *(f"{b:02x}" for b in data)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,37 +220,6 @@ class MetricsEntry:
             count += c
             total += b
         return cls(reason=reason, direction=dir_byte & 0x3, point=point, verdict=verdict, count=count, bytes=total)
-
-
-@dataclasses.dataclass(frozen=True)
-class RawEntry:
-    """One entry of a bpftool dump: value for plain maps, values (per CPU) for per-CPU ones."""
-
-    key: bytes
-    value: bytes | None = None
-    values: tuple[bytes, ...] | None = None
-
-
-def _hex_list(items: list[str]) -> bytes:
-    return bytes(int(x, 16) for x in items)
-
-
-def parse_dump(output: str | list[dict[str, Any]]) -> list[RawEntry]:
-    """Parse ``bpftool -j map dump pinned PATH`` (text or already-loaded JSON)."""
-    data = json.loads(output) if isinstance(output, str) else output
-    if not isinstance(data, list):
-        raise ValueError(f"bpftool map dump: expected a JSON array, got {type(data).__name__}")
-    entries = []
-    for item in data:
-        if "key" not in item:
-            raise ValueError(f"bpftool map dump: entry without a raw 'key' array: {item!r}")
-        key = _hex_list(item["key"])
-        if "values" in item:
-            values = tuple(_hex_list(v["value"]) for v in sorted(item["values"], key=lambda v: v["cpu"]))
-            entries.append(RawEntry(key=key, values=values))
-        else:
-            entries.append(RawEntry(key=key, value=_hex_list(item["value"])))
-    return entries
 
 
 def tunnel_entries(output: str | list[dict[str, Any]]) -> list[TunnelEntry]:

@@ -39,7 +39,7 @@ def pytest_generate_tests(metafunc):
 
 def test_service_answers_from_a_backend(running_lab, lab, service_probe):
     pod, svc_name, target, _ = service_probe
-    if not lab.mode.kube_proxy and LB_MAP not in running_lab.fact(lab.pod(pod).node, PinnedMaps):
+    if not lab.kube_proxy and LB_MAP not in running_lab.fact(lab.pod(pod).node, PinnedMaps):
         pytest.skip(f"kube-proxy is replaced but this lab has no BPF load balancer ({LB_MAP} is not pinned)")
     svc = next(s for s in lab.services if s.name == svc_name)
     backends = {b: str(lab.pod(b).ip) for b in svc.backends}
@@ -51,7 +51,7 @@ def test_service_answers_from_a_backend(running_lab, lab, service_probe):
 
 def test_kube_rules_only_where_kube_proxy_runs(running_lab, lab, node):
     rules = [r for r in running_lab.fact(node, Table, table="nat")["rules"] if "KUBE-" in r]
-    if lab.mode.kube_proxy:
+    if lab.kube_proxy:
         assert rules, f"{node}: kube-proxy mode but no KUBE rules in the nat table"
     else:
         assert not rules, f"{node}: kube-proxy is replaced, yet the nat table holds {len(rules)} KUBE rules: {rules[:3]}"

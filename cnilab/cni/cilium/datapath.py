@@ -4,39 +4,22 @@ Cilium renders node_config.h / ep_config.h with the interface indexes of the dev
 it made, then compiles; so do we, once the devices exist. What differs between nodes
 and endpoints is CONFIG data in the objects, so each program is compiled once per lab
 mode (the template) and each node's object is the template with its values written in
-(cnilab/bpf/compile.py build_object). Everything is cached by content, so a lab whose
-devices and endpoints did not change builds nothing.
+(cnilab/bpf/compile.py SourceTree.build_object). Everything is cached by content, so a
+lab whose devices and endpoints did not change builds nothing; and the objects are built
+only when pyinfra executes (tc.programs), never while it prepares.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
-from .bpf.compile import build_object
-from .bpf.config import EndpointBpfConfig, NodeBpfConfig, ep_config_vars, node_config_vars
-from .bpf.headers import render_ep_config, render_node_config
-from .model.lab import Lab, TcAttachment
+from ...operations.tc import Hook, Program
+from .sources import SOURCES
+from .bpfconfig import EndpointBpfConfig, NodeBpfConfig, ep_config_vars, node_config_vars
+from .headers import render_ep_config, render_node_config
+from .plan import CiliumLab, TcAttachment
 
-NODE_OBJECT_DIR = "/run/cnilab/bpf"
-
-
-@dataclass(frozen=True)
-class Program:
-    hook: TcAttachment
-    local_object: Path  # <cache>/bpf/<hash>/<program>.o
-
-    @property
-    def digest(self) -> str:
-        return self.local_object.parent.name
-
-    @property
-    def node_object(self) -> str:
-        # Keep the file name: `tc filter show` prints it (`bpf_overlay.o:[to-overlay]`).
-        return f"{NODE_OBJECT_DIR}/{self.digest}/{self.local_object.name}"
-
-
-def node_config(lab: Lab, node_name: str, links: dict) -> NodeBpfConfig:
+def node_config(lab: CiliumLab, node_name: str, links: dict) -> NodeBpfConfig:
     n = lab.node(node_name)
     return NodeBpfConfig(
         node_name=n.name,
@@ -59,12 +42,14 @@ def node_config(lab: Lab, node_name: str, links: dict) -> NodeBpfConfig:
     )
 
 
-def missing_devices(lab: Lab, node_name: str, links: dict) -> list[str]:
-    return sorted({a.dev for a in lab.tc_attachments(node_name)} - set(links) | ({"eth0"} - set(links)))
+def devices(lab: CiliumLab, node_name: str) -> list[str]:
+    """The links the node's programs sit on (and eth0, whose MAC and ifindex they hold)."""
+    return sorted({a.dev for a in lab.tc_attachments(node_name)} | {"eth0"})
 
 
-def programs(lab: Lab, node_name: str, links: dict) -> list[Program]:
-    """The node's programs, compiled (or found in the cache) for its live ifindexes."""
+def programs(lab: CiliumLab, node_name: str, links: dict) -> list[Program]:
+    """The node's programs for its live ifindexes: headers rendered and digested here, the
+    objects built (from the template, cached) only when a Program's ``build`` is called."""
     cfg = node_config(lab, node_name, links)
     node_h, node_t = render_node_config(cfg), render_node_config(cfg, template=True)
     node_values = {name: v.raw for name, v in node_config_vars(cfg).items()}
@@ -87,5 +72,12 @@ def programs(lab: Lab, node_name: str, links: dict) -> list[Program]:
             headers = headers | {"ep_config.h": render_ep_config(cfg, ep)}
             template = template | {"ep_config.h": render_ep_config(cfg, ep, template=True)}
             values = values | {name: v.raw for name, v in ep_config_vars(ep).items()}
-        out.append(Program(hook, build_object(hook.program, headers, template, values)))
+        out.append(
+            Program(
+                Hook(hook.dev, hook.direction, hook.section, hook.name),
+                SOURCES.target(hook.program, headers).parent.name,
+                f"{hook.program}.o",
+                partial(SOURCES.build_object, hook.program, headers, template, values),
+            )
+        )
     return out

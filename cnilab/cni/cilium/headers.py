@@ -6,9 +6,9 @@ import ipaddress
 
 import jinja2
 
-from .. import templating
+from ... import templating
 
-from cnilab.bpf.config import EndpointBpfConfig, NodeBpfConfig, ep_config_vars, node_config_vars
+from .bpfconfig import EndpointBpfConfig, NodeBpfConfig, ep_config_vars, node_config_vars
 
 
 def ip_hex(addr: str) -> str:

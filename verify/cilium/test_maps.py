@@ -1,6 +1,6 @@
 """The pinned maps: tunnel map, endpoint map, ipcache (seed 000: `cilium bpf tunnel list`)."""
 
-from cnilab.bpf import maps
+from cnilab.cni.cilium import maps
 from cnilab.facts.bpf import MapEntries
 from cnilab.facts.ip import Links
 

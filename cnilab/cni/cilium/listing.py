@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .bpf import maps
+from . import maps
 
 
 def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:

@@ -4,7 +4,7 @@ say what the declared mode says: kube-proxy replacement, host routing, masquerad
 import pytest
 
 from cnilab.facts.bpf import PinnedMaps
-from cnilab.status import LB_MAP, SNAT_MAP, expected_status, format_status, node_status
+from cnilab.cni.cilium.status import LB_MAP, SNAT_MAP, expected_status, format_status, node_status
 
 
 def test_status_names_the_mode(running_lab, lab, node):

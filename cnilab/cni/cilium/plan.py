@@ -1,0 +1,364 @@
+"""Cilium's view of a lab: its mode (from the Helm values), the per-node devices and
+router IP, the per-pod endpoint (ID, security identity), and the expected state Cilium
+1.13's agent would install: routes, tunnel map, endpoint map, ipcache, tc attachments,
+the load balancer's maps. Pure Python, no I/O.
+
+``CiliumLab`` answers the core lab's questions too (nodes, pods, Services, world), with
+its nodes as :class:`CiliumNode` and its pods as :class:`Endpoint`, so Cilium's code
+reads one object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
+
+from ...model import ids
+from ...model.lab import DEVICE_MTU, Lab, Node, PodInstance, Route
+from . import identity, lb, maps
+
+if TYPE_CHECKING:
+    from ...model.declaration import Declaration
+
+IP4 = IPv4Address
+VXLAN_PORT = 8472
+VXLAN_OVERHEAD = 50
+
+
+@dataclass(frozen=True)
+class CiliumNode(Node):
+    router_ip: IP4 | None = None  # on cilium_host, the pods' gateway
+    host_mac: str = ""  # cilium_host
+    net_mac: str = ""  # cilium_net
+    vxlan_mac: str = ""  # cilium_vxlan
+
+
+@dataclass(frozen=True)
+class Endpoint(PodInstance):
+    """A pod as Cilium's endpoint: its lxc device, endpoint ID and security identity."""
+
+    lxc_id: int = 0
+    identity: int = 0
+
+    @property
+    def lxc(self) -> str:
+        return self.veth
+
+    @property
+    def lxc_mac(self) -> str:
+        return self.veth_mac
+
+
+@dataclass(frozen=True)
+class TcAttachment:
+    dev: str
+    direction: str  # "ingress" | "egress"
+    program: str  # "bpf_overlay"
+    section: str  # "to-overlay"
+    endpoint: str | None = None  # pod name for per-endpoint objects
+
+    @property
+    def name(self) -> str:
+        """What `tc filter show` prints for it."""
+        return f"{self.program}.o:[{self.section}]"
+
+
+@dataclass(frozen=True)
+class LocalEndpoint:
+    """A `cilium_lxc` entry as the model knows it: the lxc's ifindex is only known on the node."""
+
+    ip: IP4
+    lxc_id: int
+    identity: int
+    mac: str = "00:00:00:00:00:00"
+    node_mac: str = "00:00:00:00:00:00"
+    host: bool = False  # ENDPOINT_F_HOST: the node's own addresses
+    lxc: str | None = None  # the device whose ifindex goes in the entry
+
+    def entry(self, ifindex: int) -> maps.EndpointEntry:
+        return maps.EndpointEntry(
+            ip=str(self.ip),
+            ifindex=ifindex,
+            lxc_id=self.lxc_id,
+            flags=maps.ENDPOINT_F_HOST if self.host else 0,
+            mac=self.mac,
+            node_mac=self.node_mac,
+            sec_id=self.identity,
+        )
+
+
+@dataclass(frozen=True)
+class CiliumMode:
+    tunnel: str  # "vxlan" | "disabled"
+    kube_proxy_replacement: str
+    bpf_masquerade: bool
+    cluster_name: str
+    kube_proxy: bool  # kind runs kube-proxy (kubeProxyMode is not "none")
+    masquerade: str | None  # "bpf" | "iptables" | None
+    masquerade_exclusion: str  # never masqueraded: ipv4NativeRoutingCIDR, or the pod pool
+    node_port_enabled: bool = False  # Helm's nodePort.enabled
+
+    @property
+    def kpr(self) -> bool:
+        """Cilium's BPF load balancer replaces kube-proxy's (strict or partial)."""
+        return self.kube_proxy_replacement in ("strict", "partial")
+
+    @property
+    def node_port(self) -> bool:
+        """NodePort in BPF at from-netdev: strict, or partial with nodePort.enabled. Partial
+        without it (seed 001) balances ClusterIPs in BPF and leaves NodePort to kube-proxy."""
+        return self.kube_proxy_replacement == "strict" or (self.kpr and self.node_port_enabled)
+
+    @property
+    def netdev_programs(self) -> bool:
+        """bpf_host's from-netdev / to-netdev sit on eth0 (NodePort, BPF masquerade, BPF host routing)."""
+        return self.node_port or self.masquerade == "bpf" or self.host_routing == "bpf"
+
+    @property
+    def host_routing(self) -> str:
+        """Cilium 1.13 routes in BPF only with kube-proxy replacement and BPF masquerade."""
+        return "bpf" if self.kube_proxy_replacement == "strict" and self.masquerade == "bpf" else "legacy"
+
+    @property
+    def tunnelled(self) -> bool:
+        return self.tunnel == "vxlan"
+
+
+@dataclass
+class CiliumLab:
+    lab: Lab
+    mode: CiliumMode
+    identities: dict[tuple[tuple[str, str], ...], int]
+    nodes: list[CiliumNode]
+    pods: list[Endpoint]
+    _by_name: dict[str, CiliumNode] = field(default_factory=dict, repr=False)
+    _pods_by_name: dict[str, Endpoint] = field(default_factory=dict, repr=False)
+    _pods_by_node: dict[str, list[Endpoint]] = field(default_factory=dict, repr=False)
+
+    # --- the core lab's answers, with Cilium's nodes and pods -----------------------------
+
+    @property
+    def name(self) -> str:
+        return self.lab.name
+
+    @property
+    def decl(self):
+        return self.lab.decl
+
+    @property
+    def decl_name(self) -> str:
+        return self.lab.decl_name
+
+    @property
+    def services(self):
+        return self.lab.services
+
+    @property
+    def world(self):
+        return self.lab.world
+
+    @property
+    def underlay(self):
+        return self.lab.underlay
+
+    @property
+    def pod_pool(self):
+        return self.lab.pod_pool
+
+    @property
+    def service_cidr(self):
+        return self.lab.service_cidr
+
+    @property
+    def routing_dev(self) -> str:
+        return self.lab.routing_dev
+
+    @property
+    def kube_proxy(self) -> bool:
+        return self.lab.kube_proxy
+
+    def world_routes(self) -> list[Route]:
+        return self.lab.world_routes()
+
+    def node(self, name: str) -> CiliumNode:
+        if not self._by_name:
+            self._by_name = {n.name: n for n in self.nodes}
+        return self._by_name[name]
+
+    def pods_on(self, node: str) -> list[Endpoint]:
+        if not self._pods_by_node and self.pods:
+            for p in self.pods:
+                self._pods_by_node.setdefault(p.node, []).append(p)
+        return list(self._pods_by_node.get(node, []))
+
+    def pod(self, name: str) -> Endpoint:
+        if not self._pods_by_name and self.pods:
+            self._pods_by_name = {p.name: p for p in self.pods}
+        return self._pods_by_name[name]
+
+    @cached_property
+    def control_plane(self) -> CiliumNode:
+        return self.nodes[0]
+
+    # --- expected state -------------------------------------------------------------------
+
+    @property
+    def tunnel_mtu(self) -> int:
+        return DEVICE_MTU - VXLAN_OVERHEAD if self.mode.tunnelled else DEVICE_MTU
+
+    def node_routes(self, node: str) -> list[Route]:
+        """The routes Cilium installs on a node (seed 000: `ip r s` on a worker)."""
+        me = self.node(node)
+        r = str(me.router_ip)
+        routes = []
+        for n in self.nodes:
+            if n.name == me.name:
+                routes.append(Route(str(n.pod_cidr), "cilium_host", via=r, src=r))
+            elif self.mode.tunnelled:
+                routes.append(Route(str(n.pod_cidr), "cilium_host", via=r, src=r, mtu=self.tunnel_mtu))
+            else:
+                routes.append(Route(str(n.pod_cidr), self.routing_dev, via=str(n.internal_ip)))
+        routes.append(Route(r, "cilium_host", scope="link"))
+        return routes
+
+    def pod_routes(self, pod: str) -> list[Route]:
+        r = str(self.node(self.pod(pod).node).router_ip)
+        return [Route("default", "eth0", via=r, mtu=self.tunnel_mtu), Route(r, "eth0", scope="link")]
+
+    def tunnel_entries(self, node: str) -> list[maps.TunnelEntry]:
+        """cilium_tunnel_map: every other node's pod CIDR -> that node's IP; never its own."""
+        if not self.mode.tunnelled:
+            return []
+        return [maps.TunnelEntry(str(n.pod_cidr.network_address), str(n.ip)) for n in self.nodes if n.name != node]
+
+    def endpoint_entries(self, node: str) -> list[LocalEndpoint]:
+        """cilium_lxc: the node's pods, and its own addresses as the host endpoint ("(localhost)")."""
+        me = self.node(node)
+        entries = [LocalEndpoint(p.ip, p.lxc_id, p.identity, p.mac, p.lxc_mac, lxc=p.lxc) for p in self.pods_on(node)]
+        entries += [
+            LocalEndpoint(me.router_ip, 0, identity.ID_HOST, host=True),
+            LocalEndpoint(me.ip, 0, identity.ID_HOST, host=True),
+        ]
+        if me.private_ip:
+            entries.append(LocalEndpoint(me.private_ip, 0, identity.ID_HOST, host=True))
+        return entries
+
+    def ipcache_entries(self, node: str) -> list[maps.IpcacheEntry]:
+        """cilium_ipcache: every address the cluster knows -> identity (+ tunnel endpoint if remote)."""
+        entries = [maps.IpcacheEntry("0.0.0.0/0", identity.ID_WORLD)]
+        for n in self.nodes:
+            local = n.name == node
+            tep = None if local or not self.mode.tunnelled else str(n.ip)
+            node_id = identity.ID_HOST if local else identity.ID_REMOTE_NODE
+            entries.append(maps.IpcacheEntry(f"{n.ip}/32", node_id))
+            if n.private_ip:
+                entries.append(maps.IpcacheEntry(f"{n.private_ip}/32", node_id))
+            entries.append(maps.IpcacheEntry(f"{n.router_ip}/32", node_id, tep))
+        for p in self.pods:
+            remote = p.node != node and self.mode.tunnelled
+            entries.append(maps.IpcacheEntry(f"{p.ip}/32", p.identity, str(self.node(p.node).ip) if remote else None))
+        return entries
+
+    def tc_attachments(self, node: str) -> list[TcAttachment]:
+        out = [
+            TcAttachment("cilium_host", "ingress", "bpf_host", "to-host"),
+            TcAttachment("cilium_host", "egress", "bpf_host", "from-host"),
+            TcAttachment("cilium_net", "ingress", "bpf_host", "to-host"),
+        ]
+        if self.mode.tunnelled:
+            out += [
+                TcAttachment("cilium_vxlan", "ingress", "bpf_overlay", "from-overlay"),
+                TcAttachment("cilium_vxlan", "egress", "bpf_overlay", "to-overlay"),
+            ]
+        if self.mode.netdev_programs:
+            out += [
+                TcAttachment("eth0", "ingress", "bpf_host", "from-netdev"),
+                TcAttachment("eth0", "egress", "bpf_host", "to-netdev"),
+            ]
+        out += [TcAttachment(p.lxc, "ingress", "bpf_lxc", "from-container", endpoint=p.name) for p in self.pods_on(node)]
+        return out
+
+    @cached_property
+    def _lb_maps(self) -> dict[str, list]:
+        entries = maps.lb_entries(self.lb_services())
+        return {m: entries[m] for m in (maps.LB_BACKENDS_MAP, maps.LB_REVNAT_MAP, maps.LB_SERVICES_MAP)}
+
+    def lb_map_entries(self) -> dict[str, list]:
+        """The BPF load balancer's maps and their entries, the same on every node: backends
+        first, then reverse NAT, then the services pointing at them."""
+        return dict(self._lb_maps)
+
+    def lb_services(self) -> list[lb.Service]:
+        """The BPF load balancer's view of the Services, one per port (kube-proxy replacement only)."""
+        if not self.mode.kpr:
+            return []
+        out = []
+        for svc in self.services:
+            for port in svc.ports:
+                backends = tuple(lb.Backend(str(self.pod(b).ip), port.target_port) for b in svc.backends)
+                node_port = port.node_port if self.mode.node_port else None
+                out.append(lb.Service(str(svc.cluster_ip), port.port, port.protocol, node_port, backends, len(out) + 1))
+        return out
+
+
+
+
+def _identity_labels(decl: Declaration, namespace: str, labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The labels Cilium derives a pod's security identity from."""
+    out = {f"k8s:{k}": v for k, v in labels.items()}
+    out["k8s:io.kubernetes.pod.namespace"] = namespace
+    out["k8s:io.cilium.k8s.policy.serviceaccount"] = "default"
+    out["k8s:io.cilium.k8s.policy.cluster"] = decl.cni.values.cluster.name
+    out["k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name"] = namespace
+    return tuple(sorted(out.items()))
+
+
+
+
+def build(lab: Lab, router_ips: dict[str, IP4]) -> CiliumLab:
+    """Cilium's view of ``lab``: router IPs from the IPAM, the rest derived by hash."""
+    decl = lab.decl
+    values = decl.cni.values
+    cluster = lab.name
+    nodes = [
+        CiliumNode(
+            **{f: getattr(n, f) for f in Node.__dataclass_fields__},
+            router_ip=router_ips[n.name],
+            host_mac=ids.local_mac(cluster, n.name, "cilium_host"),
+            net_mac=ids.local_mac(cluster, n.name, "cilium_net"),
+            vxlan_mac=ids.local_mac(cluster, n.name, "cilium_vxlan"),
+        )
+        for n in lab.nodes
+    ]
+    identities: dict[tuple[tuple[str, str], ...], int] = {}
+    taken_ids: set[int] = set()
+    for key in sorted({_identity_labels(decl, p.namespace, p.label_dict) for p in lab.pods}):
+        identities[key] = ids.pick(
+            ids.digest(*(f"{k}={v}" for k, v in key)),
+            identity.IDENTITY_MAX - identity.IDENTITY_MIN + 1,
+            taken_ids,
+            offset=identity.IDENTITY_MIN,
+        )
+    endpoint_ids: dict[str, set[int]] = {n.name: set() for n in lab.nodes}
+    pods = [
+        Endpoint(
+            **{f: getattr(p, f) for f in PodInstance.__dataclass_fields__},
+            lxc_id=ids.pick(ids.digest(cluster, p.namespace, p.name, "endpoint"), 4095, endpoint_ids[p.node], offset=1),
+            identity=identities[_identity_labels(decl, p.namespace, p.label_dict)],
+        )
+        for p in lab.pods
+    ]
+    pool = lab.pod_pool
+    mode = CiliumMode(
+        tunnel=values.tunnel,
+        kube_proxy_replacement=values.kubeProxyReplacement,
+        bpf_masquerade=values.bpf.masquerade,
+        cluster_name=values.cluster.name,
+        kube_proxy=lab.kube_proxy,
+        masquerade=("bpf" if values.bpf.masquerade else "iptables") if values.enableIPv4Masquerade else None,
+        masquerade_exclusion=values.ipv4NativeRoutingCIDR or str(pool),
+        node_port_enabled=values.nodePort.enabled,
+    )
+    return CiliumLab(lab, mode, identities, nodes, pods)
