@@ -98,17 +98,43 @@ def _node(lab, arg: str) -> str:
     return arg if arg in {n.name for n in lab.nodes} else f"{lab.name}-{arg}"
 
 
+# `cnilab validate` exit codes (README: "Validating a declaration").
+VALID, INVALID, UNREADABLE = 0, 1, 2
+
+
 def cmd_validate(a) -> int:
-    bad = 0
+    """Every problem of every declaration, one line each (stderr), or as JSON (stdout)."""
+    import json
+
+    results, worst = [], VALID
     for f in a.files:
         try:
-            lab = load_lab(f)
+            try:
+                path = resolve_declaration(f)
+            except DeclarationError as e:
+                raise DeclarationError(str(e), source=str(f), unreadable=True) from None
+            lab = load_lab(path)
         except DeclarationError as e:
-            print(f"{e}", file=sys.stderr)
-            bad += 1
+            code = UNREADABLE if e.unreadable else INVALID
+            worst = max(worst, code)
+            prefixes = tuple(f"{x}: " for x in {str(f), str(locals().get("path", f)), Path(f).stem})
+            errors = []
+            for (where, message), line in zip(e.problems, e.errors):
+                if where is None and message.startswith(prefixes):
+                    message = message.split(": ", 1)[1]
+                errors.append({"path": where, "message": message, "line": line})
+            results.append({"file": str(f), "valid": False, "readable": not e.unreadable, "errors": errors})
+            if not a.json:
+                for line in e.errors:
+                    print(line, file=sys.stderr)
         else:
-            print(f"{f}: OK ({lab.name}: {len(lab.nodes)} nodes, {len(lab.pods)} pods, {len(lab.services)} services)")
-    return 1 if bad else 0
+            summary = {"cluster": lab.name, "nodes": len(lab.nodes), "pods": len(lab.pods), "services": len(lab.services)}
+            results.append({"file": str(f), "valid": True, "readable": True, "errors": [], "lab": summary})
+            if not a.json:
+                print(f"{f}: OK ({lab.name}: {len(lab.nodes)} nodes, {len(lab.pods)} pods, {len(lab.services)} services)")
+    if a.json:
+        print(json.dumps({"exit": worst, "declarations": results}, indent=2))
+    return worst
 
 
 def cmd_render(a) -> int:
@@ -179,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("validate", help="check declarations without touching the machine")
     p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="the results as JSON on stdout (exit 0 valid, 1 invalid, 2 unreadable)")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("render", help="render the kind spec, Helm values and install script")
     p.add_argument("lab")

@@ -142,6 +142,8 @@ def test_broken_declaration(path: Path):
         load_lab(path)
     message = str(info.value)
     assert expected in message, f"{path.name}: {message!r} does not contain {expected!r}"
+    # One thing wrong, one error: nothing else is flagged besides.
+    assert info.value.errors == [message], info.value.errors
     assert "\n" not in message, f"{path.name}: the message is not one line: {message!r}"
     assert "Traceback" not in message and 'File "' not in message
     assert "errors.pydantic.dev" not in message and "validation error" not in message
