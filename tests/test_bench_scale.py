@@ -15,7 +15,7 @@ from labs import leftovers
 
 
 def test_the_generated_lab_has_two_pods_on_every_node():
-    lab = build_lab(parse_declaration(bench_scale.declaration(7)), "scale")
+    lab = build_lab(parse_declaration(bench_scale.declaration(7)), "scale").cni
     assert lab.name == "cnilab-scale-7" and str(lab.underlay) == bench_scale.UNDERLAY
     assert [n.role for n in lab.nodes] == ["control-plane"] + ["worker"] * 6
     assert Counter(p.node for p in lab.pods) == {n.name: 2 for n in lab.nodes}

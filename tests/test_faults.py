@@ -55,9 +55,9 @@ def test_verify_of_a_broken_lab_names_each_broken_thing(tmp_path, monkeypatch):
     assert "Traceback" not in v.stdout
     summary = "\n".join(failed)
     # each names the node or pod, and what it expected against what it found
-    assert "FAILED verify/test_routes.py::test_node_routes[worker] - AssertionError: cnilab-t-broken-worker:" in summary
+    assert "FAILED verify/cilium/test_routes.py::test_node_routes[worker] - AssertionError: cnilab-t-broken-worker:" in summary
     assert re.search(rf"missing: \['{cp_cidr} via ", v.stdout), v.stdout[-4000:]
-    assert "FAILED verify/test_tc.py::test_programs_on_their_hooks[worker]" in summary
+    assert "FAILED verify/cilium/test_tc.py::test_programs_on_their_hooks[worker]" in summary
     assert re.search(r"cilium_vxlan egress.*to-overlay", v.stdout), v.stdout[-4000:]
     assert re.search(rf"test_node_to_pod\[worker->{pod.name}\] - AssertionError: curl {pod.ip}:80 .*expected 'PodName: {pod.name}", summary), summary
     # Only the broken node's checks fail.

@@ -52,6 +52,10 @@ class NodeBackend(ABC):
     @abstractmethod
     def node_exists(self, lab_name: str, node: str) -> bool: ...
 
+    def node_complete(self, lab_name: str, node: str) -> bool:
+        """The node was made to the end (an interrupted `up` can leave one without its eth0)."""
+        return self.run_in(lab_name, node, "test -e /sys/class/net/eth0", check=False).returncode == 0
+
     @abstractmethod
     def create_node(self, lab: Lab, node: Node) -> None:
         """Make the node: its network stack on the lab's underlay, eth0 = node IP, bpffs, /run."""

@@ -11,13 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from ..model.declaration import Declaration
-    from ..model.lab import Lab, Route
+# The core's Declaration and Lab are passed in (``decl``, ``lab``) and not imported here:
+# the core finds plugins through this package, so it must not depend back on the core.
+Declaration = Any
+Lab = Any
+Route = Any  # cnilab.model.lab.Route
 
 
 class Ipam(ABC):
@@ -46,6 +48,85 @@ class PodWiring:
     veth_mac: str
     routes: tuple[Route, ...]  # inside the pod
     mtu: int = 1500
+
+
+class LabView:
+    """A plugin's view of a lab: the core lab's answers (nodes, pods, Services, world), with
+    the nodes and pods as the plugin's own subclasses of them. Subclasses set ``lab``,
+    ``nodes`` and ``pods``."""
+
+    lab: Any
+    nodes: list
+    pods: list
+
+    @property
+    def name(self) -> str:
+        return self.lab.name
+
+    @property
+    def decl(self):
+        return self.lab.decl
+
+    @property
+    def decl_name(self) -> str:
+        return self.lab.decl_name
+
+    @property
+    def plugin(self):
+        return self.lab.plugin
+
+    @property
+    def services(self):
+        return self.lab.services
+
+    @property
+    def world(self):
+        return self.lab.world
+
+    @property
+    def underlay(self):
+        return self.lab.underlay
+
+    @property
+    def pod_pool(self):
+        return self.lab.pod_pool
+
+    @property
+    def service_cidr(self):
+        return self.lab.service_cidr
+
+    @property
+    def routing_dev(self) -> str:
+        return self.lab.routing_dev
+
+    @property
+    def kube_proxy(self) -> bool:
+        return self.lab.kube_proxy
+
+    @property
+    def control_plane(self):
+        return self.nodes[0]
+
+    def world_routes(self) -> list:
+        return self.lab.world_routes()
+
+    def _index(self) -> tuple[dict, dict, dict]:
+        # Looked up for every node and pod: indexed once.
+        if getattr(self, "_indexes", None) is None:
+            by_node: dict = {}
+            for p in self.pods:
+                by_node.setdefault(p.node, []).append(p)
+            self._indexes = ({n.name: n for n in self.nodes}, {p.name: p for p in self.pods}, by_node)
+        return self._indexes
+
+    def node(self, name: str):
+        return self._index()[0][name]
+
+    def pod(self, name: str):
+        return self._index()[1][name]
+
+    def pods_on(self, node: str) -> list:
+        return list(self._index()[2].get(node, []))
 
 
 class CniPlugin(ABC):

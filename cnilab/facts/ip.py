@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from pyinfra.api import FactBase
 
@@ -48,7 +49,13 @@ class Links(FactBase):
                 "noarp": "NOARP" in link.get("flags", []),
                 "peer": link.get("link"),
                 "master": link.get("master"),
-                "vxlan": {"external": bool(data.get("external")), "port": data.get("port")}
+                "vxlan": {
+                    "external": bool(data.get("external")),
+                    "port": data.get("port"),
+                    "id": data.get("id"),
+                    "local": data.get("local"),
+                    "learning": bool(data.get("learning")),
+                }
                 if info.get("info_kind") == "vxlan"
                 else None,
             }
@@ -112,6 +119,8 @@ def parse_route(r: dict) -> dict:
         "scope": None if scope in (None, "global", "universe") else scope,
         "mtu": mtu,
         "proto": r.get("protocol"),
+        "onlink": "onlink" in r.get("flags", []),
+        "type": None if r.get("type") in (None, "unicast") else r["type"],
     }
 
 
@@ -138,3 +147,24 @@ class Network(FactBase):
             "routes": parse(Routes(), parts[2]),
             "sysctls": parse(Sysctls(), parts[3]),
         }
+
+
+class VxlanPeers(FactBase):
+    """
+    The permanent neighbours and the FDB entries with a remote of a VXLAN device:
+    ``{"neigh": {"192.168.196.128": "66:aa:99:2f:dc:24"}, "fdb": {"66:aa:99:2f:dc:24": "172.17.0.40"}}``.
+    """
+
+    @staticmethod
+    def default():
+        return {"neigh": {}, "fdb": {}}
+
+    def command(self, dev):
+        d = shlex.quote(dev)
+        return joined([f"ip -j neigh show dev {d} nud permanent 2>/dev/null || true", f"bridge -j fdb show dev {d} 2>/dev/null || true"])
+
+    def process(self, output):
+        parts = split(output) + [[], []]
+        neigh = {n["dst"]: n.get("lladdr") for n in _json(parts[0])}
+        fdb = {f["mac"]: f["dst"] for f in _json(parts[1]) if f.get("dst")}
+        return {"neigh": neigh, "fdb": fdb}

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..cni import get_plugin
 from . import ids
-from .declaration import DaemonSet, Declaration, DeclarationError, Deployment, Pod, PodSpec, Service
+from .declaration import DaemonSet, Declaration, DeclarationError, Deployment, Pod, PodSpec, Service, check_name
 
 IP4 = IPv4Address
 NET4 = IPv4Network
@@ -37,6 +37,7 @@ class Node:
     schedulable: bool
     private_ip: IP4 | None = None  # eth1, when the lab declares a privateNetwork
     private_mac: str | None = None
+    k8s_name: str = ""  # the Kubernetes node name; kind's nodes are named as their containers
 
     @property
     def internal_ip(self) -> IP4:
@@ -203,6 +204,32 @@ def _tolerates_control_plane(spec: PodSpec) -> bool:
     )
 
 
+POD_NAMES_ANNOTATION = "cnilab.io/pod-names"
+
+
+def _pinned_pod_names(w: Deployment, where: str) -> list[str]:
+    """Lab-only: the replicas' names as a seed shows them (Kubernetes draws their suffixes at
+    random), from the Deployment's `cnilab.io/pod-names` annotation, space-separated."""
+    annotations = (w.metadata.model_extra or {}).get("annotations") or {}
+    text = annotations.get(POD_NAMES_ANNOTATION)
+    if text is None:
+        return []
+    pod_names = str(text).split()
+    if len(pod_names) != w.spec.replicas or len(set(pod_names)) != len(pod_names):
+        raise DeclarationError(
+            f"{where}: Deployment/{w.metadata.name}: metadata.annotations.{POD_NAMES_ANNOTATION} must name "
+            f"{w.spec.replicas} different pods (got {len(pod_names)})"
+        )
+    for n in pod_names:
+        if not n.startswith(f"{w.metadata.name}-"):
+            raise DeclarationError(f"{where}: Deployment/{w.metadata.name}: pod name {n!r} must start with {w.metadata.name}-")
+    try:
+        [check_name(n, "pod name") for n in pod_names]
+    except ValueError as e:
+        raise DeclarationError(f"{where}: Deployment/{w.metadata.name}: {e}") from None
+    return pod_names
+
+
 def _check_disjoint(nets: dict[str, NET4]) -> None:
     items = list(nets.items())
     for i, (a, na) in enumerate(items):
@@ -236,14 +263,17 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
     for kn in decl.kind.nodes:
         counts[kn.role] = counts.get(kn.role, 0) + 1
         names.append(_node_name(cluster, kn.role, counts[kn.role]))
+    k8s_names = list(decl.nodeNames) if decl.nodeNames else list(names)
+    if decl.nodeNames:
+        names = [f"{cluster}-{n}" for n in decl.nodeNames]
     try:
         ipam = plugin.ipam(decl)
-        per_node = ipam.node_cidrs(names, fixed)
+        per_node = ipam.node_cidrs(k8s_names, fixed)
     except ValueError as e:
         raise DeclarationError(f"{where}: {e}") from None
     nodes: list[Node] = []
     for i, kn in enumerate(decl.kind.nodes):
-        ip = underlay.network_address + 2 + i
+        ip = IP4(decl.nodeAddresses[i]) if decl.nodeAddresses else underlay.network_address + 2 + i
         private_ip = private.network_address + 2 + i if private else None
         nodes.append(
             Node(
@@ -256,6 +286,7 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
                 schedulable=kn.role == "worker" or decl.untaintControlPlane,
                 private_ip=private_ip,
                 private_mac=ids.docker_mac(private_ip) if private_ip else None,
+                k8s_name=k8s_names[i],
             )
         )
     node_names = set(names)
@@ -268,17 +299,25 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
         tol = _tolerates_control_plane(spec)
         return [n for n in nodes if n.schedulable or tol]
 
+    by_k8s = {n.k8s_name: n.name for n in nodes}
+    owned: dict[tuple[str, str], int] = {}  # (owner, node) -> pods of that workload there
+
     def place(name: str, ns: str, labels: dict[str, str], owner: str, spec: PodSpec, node: str | None) -> None:
         if node is None:
             candidates = eligible(spec)
             if not candidates:
                 raise DeclarationError(f"{where}: {owner}: no node can run it (all nodes are tainted)")
-            node = min(candidates, key=lambda n: (load[n.name], n.index)).name
-        elif node not in node_names:
+            # Replicas spread over the nodes first (kube-scheduler's default spreading), then
+            # the least loaded node, then kind's order.
+            node = min(candidates, key=lambda n: (owned.get((owner, n.name), 0), load[n.name], n.index)).name
+        elif node in by_k8s:
+            node = by_k8s[node]
+        else:
             raise DeclarationError(
-                f"{where}: {owner}: spec.nodeName {node!r} is not a node of this cluster ({', '.join(sorted(node_names))})"
+                f"{where}: {owner}: spec.nodeName {node!r} is not a node of this cluster ({', '.join(sorted(by_k8s))})"
             )
         load[node] += 1
+        owned[(owner, node)] = owned.get((owner, node), 0) + 1
         placed.append((name, ns, labels, owner, node))
 
     for w in decl.workloads:
@@ -294,8 +333,9 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
             tpl = w.spec.template
             labels = tpl.metadata.labels if tpl.metadata else {}
             rs = ids.k8s_suffix(10, cluster, w.metadata.name, "replicaset")
+            pinned = _pinned_pod_names(w, where)
             for r in range(w.spec.replicas):
-                pod_name = f"{w.metadata.name}-{rs}-{ids.k8s_suffix(5, cluster, w.metadata.name, str(r))}"
+                pod_name = pinned[r] if pinned else f"{w.metadata.name}-{rs}-{ids.k8s_suffix(5, cluster, w.metadata.name, str(r))}"
                 place(pod_name, w.metadata.namespace, labels, f"Deployment/{w.metadata.name}", tpl.spec, tpl.spec.nodeName)
 
     pod_names = [p[0] for p in placed]
@@ -303,10 +343,11 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
     if dup:
         raise DeclarationError(f"{where}: workloads: two pods would be named {sorted(dup)[0]!r}")
 
+    by_name = {n.name: n for n in nodes}
     pods: list[PodInstance] = []
     for name, ns, labels, owner, node in placed:
         try:
-            ip = ipam.allocate(node, ns, name)
+            ip = ipam.allocate(by_name[node].k8s_name, ns, name)
         except ValueError as e:
             raise DeclarationError(f"{where}: {e}") from None
         veth, veth_mac = plugin.veth(cluster, ns, name)

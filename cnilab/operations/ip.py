@@ -3,13 +3,14 @@ of a node's together (with its sysctls), one fact and one command."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from ..facts._ns import ip
-from ..facts.ip import Addresses, Links, Network, Routes
+from ..facts.ip import Addresses, Links, Network, Routes, VxlanPeers
 from ..model.lab import Route
 from .sysctl import sysctl_changes
 
@@ -25,7 +26,7 @@ class Link:
     """A link as the datapath wants it. veth peers may live in another namespace (a pod's)."""
 
     name: str
-    kind: str  # "veth" | "vxlan"
+    kind: str  # "veth" | "vxlan" | "ifb"
     mac: str
     mtu: int = 1500
     noarp: bool = False
@@ -34,11 +35,33 @@ class Link:
     peer_netns: str | None = None
     vxlan_port: int | None = None
     create: bool = True  # False: the other end makes the pair; only adjust this side
+    # A VXLAN device with one VNI (Calico's vxlan.calico), not a flow-based one (Cilium's):
+    vxlan_id: int | None = None
+    vxlan_dev: str | None = None  # the underlay device
+    vxlan_local: str | None = None  # the source address
+    txqueuelen: int | None = None
+
+    @property
+    def vxlan(self) -> dict | None:
+        """What the Links fact reports of a VXLAN device, for this one."""
+        if self.kind != "vxlan":
+            return None
+        if self.vxlan_id is None:
+            return {"external": True, "port": self.vxlan_port}
+        return {"external": False, "port": self.vxlan_port, "id": self.vxlan_id, "local": self.vxlan_local, "learning": False}
 
     def add(self) -> str:
-        if self.kind == "vxlan":
+        qlen = f" txqueuelen {self.txqueuelen}" if self.txqueuelen else ""
+        if self.kind == "vxlan" and self.vxlan_id is None:
             # Flow-based: the BPF program sets the remote and the VNI per packet.
             return f"link add {self.name} address {self.mac} mtu {self.mtu} type vxlan external dstport {self.vxlan_port}"
+        if self.kind == "vxlan":
+            return (
+                f"link add {self.name} address {self.mac} mtu {self.mtu}{qlen} type vxlan id {self.vxlan_id} "
+                f"dstport {self.vxlan_port} dev {self.vxlan_dev} local {self.vxlan_local} nolearning"
+            )
+        if self.kind == "ifb":
+            return f"link add {self.name} address {self.mac} mtu {self.mtu}{qlen} type ifb"
         peer_ns = f" netns {self.peer_netns}" if self.peer_netns else ""
         return (
             f"link add {self.name} address {self.mac} mtu {self.mtu} type veth "
@@ -57,7 +80,7 @@ def link_changes(have: dict, wanted: list[Link]) -> tuple[list[str], set[str]]:
             continue
         wrong_kind = link.create and cur is not None and (
             cur["kind"] != link.kind
-            or (link.kind == "vxlan" and (cur["vxlan"] or {}) != {"external": True, "port": link.vxlan_port})
+            or (link.kind == "vxlan" and {k: (cur["vxlan"] or {}).get(k) for k in link.vxlan} != link.vxlan)
             or (link.kind == "veth" and link.peer_netns is None and cur["peer"] != link.peer)
         )
         if wrong_kind:
@@ -95,10 +118,14 @@ def address_changes(have: dict, dev: str, wanted: list[tuple[str, str]]) -> list
     return lines
 
 
+def _wanted_key(r: Route) -> tuple:
+    return (r.dst, r.dev, r.via, r.src, r.scope, r.mtu, r.proto, r.onlink, r.type)
+
+
 def route_changes(have: list, wanted: list[Route], own_devs: tuple[str, ...] = ()) -> list[str]:
     """`ip -batch` lines putting ``wanted`` in place and removing strays on ``own_devs`` (from a Routes fact)."""
     have_keys = {_route_key(r) for r in have if r["proto"] != "kernel"}
-    want_keys = {(r.dst, r.dev, r.via, r.src, r.scope, r.mtu): r for r in wanted}
+    want_keys = {_wanted_key(r): r for r in wanted}
     lines = []
     for r in have:
         key = _route_key(r)
@@ -131,7 +158,7 @@ def addresses(dev: str, wanted: list[tuple[str, str]], netns: str | None = None)
 
 
 def _route_key(r: dict) -> tuple:
-    return (r["dst"], r["dev"], r["via"], r["src"], r["scope"], r["mtu"])
+    return (r["dst"], r["dev"], r["via"], r["src"], r["scope"], r["mtu"], r["proto"], r.get("onlink", False), r.get("type"))
 
 
 @operation()
@@ -177,3 +204,40 @@ def network(
     if changes:
         script.append("sysctl -qw " + " ".join(changes))
     yield StringCommand("\n".join(script))
+
+
+@operation()
+def routes_present(wanted: list[Route], timeout: int = 60):
+    """
+    Wait until a node's routing table holds ``wanted``, routes another process installs (BIRD's
+    learnt ones): nothing to do when they are there, else poll `ip route` until they are
+    (at most ``timeout`` seconds).
+    """
+    have = {_route_key(r) for r in host.get_fact(Routes)}
+    missing = [r for r in wanted if _wanted_key(r) not in have]
+    if not missing:
+        host.noop(f"{len(wanted)} learnt routes are in place")
+        return
+    checks = " && ".join(f"printf '%s\\n' \"$t\" | grep -qxF {shlex.quote(r.line())}" for r in missing)
+    yield StringCommand(
+        f"for i in $(seq {timeout * 10}); do t=$(ip -4 route show | sed 's/ *$//'); if {checks}; then exit 0; fi; sleep 0.1; done; "
+        f"echo 'routes still missing after {timeout} s:' >&2; ip -4 route show >&2; exit 1"
+    )
+
+
+@operation()
+def vxlan_peers(dev: str, neighbours: list[tuple[str, str]], fdb: list[tuple[str, str]]):
+    """
+    A VXLAN device's permanent neighbours (VTEP address -> MAC) and FDB entries (MAC -> remote
+    node), exactly: what Felix programs per remote VTEP.
+    """
+    have = host.get_fact(VxlanPeers, dev=dev)
+    d = shlex.quote(dev)
+    lines = [f"ip neigh del {ip} dev {d}" for ip in sorted(set(have["neigh"]) - {i for i, _ in neighbours})]
+    lines += [f"ip neigh replace {ip} dev {d} lladdr {mac} nud permanent" for ip, mac in neighbours if have["neigh"].get(ip) != mac]
+    lines += [f"bridge fdb del {mac} dev {d} self" for mac in sorted(set(have["fdb"]) - {m for m, _ in fdb})]
+    lines += [f"bridge fdb replace {mac} dev {d} dst {dst} self permanent" for mac, dst in fdb if have["fdb"].get(mac) != dst]
+    if lines:
+        yield StringCommand("set -e\n" + "\n".join(lines))
+    else:
+        host.noop(f"{dev}: {len(neighbours)} neighbours and {len(fdb)} FDB entries")

@@ -51,8 +51,11 @@ def present():
             f"lab {lab.name} runs on the {other} backend: use --data backend={other}, or take it down first (deploys/down.py)"
         )
     if backend.node_exists(lab.name, node.name):
-        host.noop(f"node {node.name} exists")
-        return
+        if backend.node_complete(lab.name, node.name):
+            host.noop(f"node {node.name} exists")
+            return
+        # Half-made by an interrupted up: made again from nothing.
+        yield FunctionCommand(backend.remove_node, (lab.name, node.name), {})
     yield FunctionCommand(backend.create_node, (lab, node), {})
 
 

@@ -10,13 +10,14 @@ reads one object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from ...model import ids
 from ...model.lab import DEVICE_MTU, Lab, Node, PodInstance, Route
+from ..base import LabView
 from . import identity, lb, maps
 
 if TYPE_CHECKING:
@@ -127,80 +128,12 @@ class CiliumMode:
 
 
 @dataclass
-class CiliumLab:
+class CiliumLab(LabView):
     lab: Lab
     mode: CiliumMode
     identities: dict[tuple[tuple[str, str], ...], int]
     nodes: list[CiliumNode]
     pods: list[Endpoint]
-    _by_name: dict[str, CiliumNode] = field(default_factory=dict, repr=False)
-    _pods_by_name: dict[str, Endpoint] = field(default_factory=dict, repr=False)
-    _pods_by_node: dict[str, list[Endpoint]] = field(default_factory=dict, repr=False)
-
-    # --- the core lab's answers, with Cilium's nodes and pods -----------------------------
-
-    @property
-    def name(self) -> str:
-        return self.lab.name
-
-    @property
-    def decl(self):
-        return self.lab.decl
-
-    @property
-    def decl_name(self) -> str:
-        return self.lab.decl_name
-
-    @property
-    def services(self):
-        return self.lab.services
-
-    @property
-    def world(self):
-        return self.lab.world
-
-    @property
-    def underlay(self):
-        return self.lab.underlay
-
-    @property
-    def pod_pool(self):
-        return self.lab.pod_pool
-
-    @property
-    def service_cidr(self):
-        return self.lab.service_cidr
-
-    @property
-    def routing_dev(self) -> str:
-        return self.lab.routing_dev
-
-    @property
-    def kube_proxy(self) -> bool:
-        return self.lab.kube_proxy
-
-    def world_routes(self) -> list[Route]:
-        return self.lab.world_routes()
-
-    def node(self, name: str) -> CiliumNode:
-        if not self._by_name:
-            self._by_name = {n.name: n for n in self.nodes}
-        return self._by_name[name]
-
-    def pods_on(self, node: str) -> list[Endpoint]:
-        if not self._pods_by_node and self.pods:
-            for p in self.pods:
-                self._pods_by_node.setdefault(p.node, []).append(p)
-        return list(self._pods_by_node.get(node, []))
-
-    def pod(self, name: str) -> Endpoint:
-        if not self._pods_by_name and self.pods:
-            self._pods_by_name = {p.name: p for p in self.pods}
-        return self._pods_by_name[name]
-
-    @cached_property
-    def control_plane(self) -> CiliumNode:
-        return self.nodes[0]
 
     # --- expected state -------------------------------------------------------------------
 
@@ -325,7 +258,7 @@ def build(lab: Lab, router_ips: dict[str, IP4]) -> CiliumLab:
     nodes = [
         CiliumNode(
             **{f: getattr(n, f) for f in Node.__dataclass_fields__},
-            router_ip=router_ips[n.name],
+            router_ip=router_ips[n.k8s_name],
             host_mac=ids.local_mac(cluster, n.name, "cilium_host"),
             net_mac=ids.local_mac(cluster, n.name, "cilium_net"),
             vxlan_mac=ids.local_mac(cluster, n.name, "cilium_vxlan"),
