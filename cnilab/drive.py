@@ -21,6 +21,7 @@ def private_lab(directory: Path, seed: str, cluster: str, underlay: str, backend
     data = yaml.safe_load((REPO_ROOT / "inventories" / f"{seed}.yaml").read_text())
     data["kind"]["name"] = cluster
     data["underlay"] = underlay
+    data.pop("nodeAddresses", None)  # the seed's addresses are in its own underlay
     data["backend"] = backend
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{cluster}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

@@ -15,7 +15,7 @@ DECLARATIONS = sorted(p.stem for p in (REPO_ROOT / "inventories").glob("*.yaml")
 def _param(i: int, seed: str):
     backend = load_lab(seed).decl.backend
     marks = [pytest.mark.skipif(not docker_available(), reason="no Docker daemon answers")] if backend == "docker" else []
-    return pytest.param(seed, backend, f"cnilab-t-e{i}", f"192.168.{230 + i}.0/24", id=seed, marks=marks)
+    return pytest.param(seed, backend, f"cnilab-t-e{i}", f"172.{20 + i}.0.0/24", id=seed, marks=marks)
 
 
 @pytest.mark.parametrize("seed,backend,cluster,underlay", [_param(i, s) for i, s in enumerate(DECLARATIONS)])

@@ -312,7 +312,7 @@ def build_lab(decl: Declaration, decl_name: str = "lab") -> Lab:
             node = min(candidates, key=lambda n: (owned.get((owner, n.name), 0), load[n.name], n.index)).name
         elif node in by_k8s:
             node = by_k8s[node]
-        else:
+        elif node not in node_names:
             raise DeclarationError(
                 f"{where}: {owner}: spec.nodeName {node!r} is not a node of this cluster ({', '.join(sorted(by_k8s))})"
             )
