@@ -199,6 +199,14 @@ def cmd_bpf(a) -> int:
     return 0
 
 
+def cmd_bench(a) -> int:
+    # The benchmarks are tools of the source checkout, not of the library.
+    if not (REPO_ROOT / "bench" / "__main__.py").is_file():
+        print("cnilab bench: the benchmarks run from a cnilab source checkout (python -m bench)", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "bench", *a.bench_args], cwd=REPO_ROOT)
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `cnilab status X | head` ends quietly
     ap = argparse.ArgumentParser(prog="cnilab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,13 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("map", choices=["tunnel", "endpoint", "ipcache", "lb", "nat"])
     p.add_argument("list", nargs="?", choices=["list"], help="(as in `cilium bpf tunnel list`)")
     p.set_defaults(func=cmd_bpf)
-    p = sub.add_parser("bench", help="lifecycle, scale, throughput and per-packet figures")
-    p.add_argument("--runs", type=int, default=3, help="lifecycle runs per backend (median)")
-    p.add_argument("--quick", action="store_true", help="a reduced set in a few minutes")
-    p.add_argument("--backend", action="append", choices=["netns", "docker"], help="lifecycle on this backend only")
-    p.add_argument("--only", action="append", choices=["lifecycle", "scale", "throughput", "per-program"])
-    p.add_argument("--json", default="build/bench.json")
-    p.set_defaults(func=lambda a: __import__("cnilab.bench", fromlist=["main"]).main(a.runs, a.quick, a.backend, a.json, a.only))
+    p = sub.add_parser("bench", help="lifecycle, scale, throughput and per-packet figures (python -m bench)")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="--quick, --only PART, --runs N, --backend B, --json FILE")
+    p.set_defaults(func=cmd_bench)
     a = ap.parse_args(argv)
     try:
         return a.func(a)

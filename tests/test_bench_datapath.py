@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnilab import bench_datapath as bd
+from bench import datapath as bd
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(t) for t in ("iperf3", "bpftool", "clang", "nsenter", "unshare")),

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from cnilab import bench_scale
+from bench import scale as bench_scale
 from cnilab.model import build_lab, parse_declaration
 from labs import leftovers
 

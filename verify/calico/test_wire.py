@@ -5,6 +5,8 @@ arrives with TTL 62 (two routers: both nodes); and the tunnel's MTU is the bound
 
 import base64
 import io
+import threading
+import time
 
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.vxlan import VXLAN
@@ -21,25 +23,24 @@ def _pair(lab):
 
 
 def _capture(running_lab, src, dst) -> list:
-    """The echo request and reply on the destination node's eth0 (any protocol: the filter
-    must not assume the encapsulation it is there to check)."""
+    """The echo request and reply on the destination node's eth0: any IPv4 but BGP (the
+    filter must not assume the encapsulation it is there to check)."""
     cmd = (
         "f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 2 -w $f/cap.pcap "
-        "'not arp and not (tcp port 179) and not icmp6' 2>$f/err & pid=$!; "
+        "'ip and not (tcp port 179)' 2>$f/err & pid=$!; "
         "for i in $(seq 100); do grep -q listening $f/err && break; sleep 0.05; done; "
-        "sleep 0.2; touch $f/go; wait $pid; base64 -w0 $f/cap.pcap; rm -rf $f"
+        "wait $pid; base64 -w0 $f/cap.pcap; rm -rf $f"
     )
     host = running_lab.host(dst.node)
     # The capture waits on the destination node while the source pod pings.
-    import threading
-
     result = {}
     t = threading.Thread(target=lambda: result.update(out=host.run(cmd)))
     t.start()
-    import time
-
-    time.sleep(1.0)
-    running_lab.host(src.node).run("ip netns exec %s ping -c1 -W2 %s", src.name, str(dst.ip))
+    # Ping until the capture has its two frames: the first pings may precede tcpdump's start.
+    deadline = time.monotonic() + 12
+    while t.is_alive() and time.monotonic() < deadline:
+        running_lab.host(src.node).run("ip netns exec %s ping -c1 -W1 %s", src.name, str(dst.ip))
+        t.join(0.3)
     t.join(15)
     out = result["out"]
     assert out.rc == 0, f"capture on {dst.node} failed: {out.stderr}"

@@ -3,9 +3,10 @@
 - lifecycle: for the seed VXLAN lab (a private copy, so a running lab of the user is never
   touched) on each backend: up from nothing (node image cached; the first run also with an
   empty BPF compile cache), no-op up, verify (the whole suite), down; medians of runs;
-- scale: labs of 3, 10, 30 and 100 namespace nodes (cnilab.bench_scale);
-- throughput: iperf3 between pods on every datapath, as ratios (cnilab.bench_datapath);
-- per-program: ns per packet of each BPF program (cnilab.bench_datapath).
+- scale: labs of 3, 10, 30 and 100 namespace nodes (bench/scale.py);
+- throughput: iperf3 between pods on every datapath, as ratios (bench/datapath.py);
+- per-program: ns per packet of each BPF program (bench/datapath.py);
+- calico: the Calico labs' lifecycle, BGP convergence and throughput per mode (bench/calico.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import drive
+from cnilab import drive
 
 LABS = {"netns": ("cnilab-bench-ns", "192.168.206.0/24"), "docker": ("cnilab-bench-dk", "192.168.207.0/24")}
 STEPS = ("up_cold_cache", "up", "noop_up", "verify", "down")
@@ -75,13 +76,13 @@ LIFECYCLE_NAMES = {
     "verify": "verify (whole suite)",
     "down": "down",
 }
-PARTS = ("lifecycle", "scale", "throughput", "per-program")
+PARTS = ("lifecycle", "scale", "throughput", "per-program", "calico")
 FULL_SIZES = (3, 10, 30, 100)
 QUICK_SIZES = (3, 10)
 
 
 def run_lifecycle(runs: int, backends: list[str] | None) -> dict:
-    from .backends import BackendError, get_backend
+    from cnilab.backends import BackendError, get_backend
 
     results: dict[str, dict] = {}
     for backend in backends or ["netns", "docker"]:
@@ -91,7 +92,7 @@ def run_lifecycle(runs: int, backends: list[str] | None) -> dict:
             print(f"{backend}: skipped ({e})")
             continue
         if backend == "docker":
-            from .image import ensure_node_image
+            from cnilab.image import ensure_node_image
 
             ensure_node_image()
         print(f"{backend}: {runs} runs of the seed lab (3 nodes, 3 pods) ...")
@@ -126,6 +127,11 @@ def summary(out: dict) -> str:
         rows = [r for lab in pp["labs"].values() for r in lab["rows"] if r["section"] == "from-container" and r["hot_ns"]]
         if rows:
             parts.append(f"from-container {rows[0]['hot_ns']:.0f} ns/packet ({rows[0]['what']})")
+    ca = out.get("calico")
+    if ca:
+        conv = [r["bgp_convergence"] for r in ca.values() if "bgp_convergence" in r]
+        ratios = ", ".join(f"{seed.removeprefix('calico_')} {r['throughput']['ratio']:.2f}" for seed, r in ca.items())
+        parts.append(f"Calico BGP convergence {max(conv)}s, pod ÷ underlay {ratios}")
     return "summary: " + "; ".join(parts)
 
 
@@ -134,7 +140,8 @@ def main(runs: int = 3, quick: bool = False, backends: list[str] | None = None, 
     """`cnilab bench`: every part in turn, each printed as it ends, all saved to `out`.
     `quick` runs a reduced set (one lifecycle run, 3 and 10 nodes, short iperf3 runs,
     fewer BPF repeats) in a few minutes."""
-    from . import bench_datapath, bench_scale
+    from . import datapath as bench_datapath
+    from . import scale as bench_scale
 
     parts = parts or list(PARTS)
     if quick:
@@ -167,9 +174,29 @@ def main(runs: int = 3, quick: bool = False, backends: list[str] | None = None, 
         result["per_program"] = bench_datapath.per_program(log=lambda line: None, sizes=sizes)
         print(bench_datapath.format_per_program(result["per_program"]) + "\n")
         save()
+    if "calico" in parts:
+        from . import calico as bench_calico
+
+        print("== Calico labs (namespace nodes) ==")
+        result["calico"] = bench_calico.calico(runs=1 if quick else runs, seconds=2 if quick else 3)
+        print(bench_calico.format_table(result["calico"]) + "\n")
+        save()
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     save()
     print(f"saved {out} ({result['seconds']} s)")
     print(summary(result))
     return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="cnilab bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="lifecycle runs per backend (median)")
+    ap.add_argument("--quick", action="store_true", help="a reduced set in a few minutes")
+    ap.add_argument("--backend", action="append", choices=["netns", "docker"], help="lifecycle on this backend only")
+    ap.add_argument("--only", action="append", choices=list(PARTS))
+    ap.add_argument("--json", default="build/bench.json")
+    a = ap.parse_args(argv)
+    return main(a.runs, a.quick, a.backend, a.json, a.only)

@@ -1,4 +1,4 @@
-"""How a lab scales with its node count: `python -m cnilab.bench_scale [--sizes 3,10,30,100]`.
+"""How a lab scales with its node count: `python -m bench.scale [--sizes 3,10,30,100]`.
 
 For each size N, a VXLAN Cilium lab like inventories/cilium_vxlan.yaml is generated on the
 fly on namespace nodes: kind's control-plane and N-1 workers (the control-plane untainted),
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import yaml
 
-from . import drive
-from .model import REPO_ROOT
+from cnilab import drive
+from cnilab.model import REPO_ROOT
 
 SIZES = (3, 10, 30, 100)
 UNDERLAY = "192.168.220.0/24"
@@ -136,7 +136,7 @@ KERNEL_KEYS = ("SUnreclaim", "Percpu", "VmallocUsed")
 
 
 def _cache_root() -> Path:
-    from .bpf.compile import cache_root
+    from cnilab.bpf.compile import cache_root
 
     return cache_root()
 
@@ -178,10 +178,10 @@ def sample_pairs(lab, count: int = PAIRS, seed: str | None = None) -> list[tuple
 def check_lab(declaration_path: Path, pairs: int = PAIRS, workers: int = 8) -> dict:
     """The tunnel map of every node as the model wants it, and pings across a sample of
     cross-node pod pairs. Returns counts and the failures (empty lists when all is well)."""
-    from .cni.cilium import maps
-    from .facts.bpf import MapEntries
-    from .model import load_lab
-    from .verify import RunningLab, find_backend
+    from cnilab.cni.cilium import maps
+    from cnilab.facts.bpf import MapEntries
+    from cnilab.model import load_lab
+    from cnilab.verify import RunningLab, find_backend
 
     lab = load_lab(declaration_path).cni
     rl = RunningLab(lab, find_backend(lab))
@@ -220,7 +220,7 @@ def one_size(n: int, directory: Path, log=print, noop: bool = True) -> dict:
     inv = write_lab(directory, n)
     decl = inv.with_suffix(".yaml")
     name = cluster_name(n)
-    from .model import load_lab
+    from cnilab.model import load_lab
 
     lab = load_lab(decl).cni
     row: dict = {"nodes": n, "pods": len(lab.pods), "cluster": name}
@@ -305,7 +305,7 @@ def fit(xs: list[float], ys: list[float]) -> dict:
 
 def scale(sizes=SIZES, log=print, noop: bool = True) -> dict:
     """Bring up, check and take down a lab of each size in turn; the figures as a dict."""
-    from .backends import get_backend
+    from cnilab.backends import get_backend
 
     get_backend("netns").check()
     sizes = sorted(set(int(n) for n in sizes))
@@ -358,7 +358,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cnilab.bench_scale", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="node counts, comma separated (default %(default)s)")
     ap.add_argument("--no-noop", action="store_true", help="skip the second (no-op) up")
     ap.add_argument("--json", default="build/bench_scale.json")

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import drive
+from cnilab import drive
 
 PREFIX = "cnilab-tput-"
 IPERF_PORT = 5201
@@ -304,7 +304,7 @@ class RunningLab:
         return lab_pod_place(self.backend, self.lab.name, pod.node, pod.name, str(pod.ip), self.lab.tunnel_mtu)
 
     def cross_node_pair(self) -> tuple[Place, Place]:
-        from .verify import cross_node_pair
+        from cnilab.verify import cross_node_pair
 
         pair = cross_node_pair(self.lab)
         if pair is None:
@@ -342,8 +342,8 @@ class RunningLab:
 
 
 def _lab_up(spec: LabSpec, tmp: Path, log) -> RunningLab:
-    from .backends import get_backend
-    from .model import load_lab
+    from cnilab.backends import get_backend
+    from cnilab.model import load_lab
 
     inv = drive.private_lab(tmp, spec.seed, spec.cluster, spec.underlay, "netns")
     running = RunningLab(spec, inv)
@@ -396,7 +396,7 @@ def throughput(
     burst of load on the machine hits them alike), and reports medians. ``labs`` replaces
     the lab a path uses (by seed name), ``kernel_vxlan`` the kernel VXLAN namespaces: the
     test suite runs a reduced copy under other names beside a running benchmark."""
-    from .backends import get_backend
+    from cnilab.backends import get_backend
 
     get_backend("netns").check()
     paths = list(paths or PATHS)
@@ -590,11 +590,11 @@ class _Node:
 def _prepare(seed: str) -> _Node:
     """The node of ``seed`` running the most pods, its programs compiled from the model
     (with synthetic interface indexes), the pod under test ``net`` if it runs there."""
-    from .cni.cilium.sources import compile_object
-    from .cni.cilium.bpfconfig import EndpointBpfConfig
-    from .cni.cilium.headers import render_ep_config, render_node_config
-    from .cni.cilium.datapath import node_config
-    from .model import load_lab
+    from cnilab.cni.cilium.sources import compile_object
+    from cnilab.cni.cilium.bpfconfig import EndpointBpfConfig
+    from cnilab.cni.cilium.headers import render_ep_config, render_node_config
+    from cnilab.cni.cilium.datapath import node_config
+    from cnilab.model import load_lab
 
     lab = load_lab(seed).cni
     node = max(lab.nodes, key=lambda n: (len(lab.pods_on(n.name)), -n.index))
@@ -628,8 +628,8 @@ def _prepare(seed: str) -> _Node:
 
 
 def _fill_maps(sb, n: _Node) -> None:
-    from .cni.cilium import maps
-    from .cni.cilium.lb import Backend, Service
+    from cnilab.cni.cilium import maps
+    from cnilab.cni.cilium.lb import Backend, Service
 
     links_ifindex = {p.lxc: 10 + 2 * i for i, p in enumerate(n.lab.pods_on(n.node.name))}
     services = n.lab.lb_services()
@@ -696,7 +696,7 @@ def _mode(lab) -> str:
 def _cases(n: _Node) -> list[_Case]:
     from scapy.layers.inet import IP
 
-    from .cni.cilium.maps import TC_ACT_OK, TC_ACT_REDIRECT
+    from cnilab.cni.cilium.maps import TC_ACT_OK, TC_ACT_REDIRECT
 
     lab, node, c = n.lab, n.node, n.client
     tunnelled = lab.mode.tunnelled
@@ -794,7 +794,7 @@ def _batch(sb, tmp: Path, program: str, frame: bytes, lines: int, repeat: int) -
 
 
 def _measure(n: _Node, sizes: Sizes, log) -> list[dict]:
-    from .bpf.testrun import Sandbox
+    from cnilab.bpf.testrun import Sandbox
 
     rows = []
     with tempfile.TemporaryDirectory(prefix=PREFIX + "bpf-") as tmpdir, Sandbox() as sb, Sandbox() as mock_sb:
@@ -891,7 +891,7 @@ def format_per_program(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cnilab.bench_datapath", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.datapath", description=__doc__.split("\n\n")[0])
     ap.add_argument("what", nargs="?", choices=("throughput", "per-program", "all"), default="all")
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--rounds", type=int, default=1)
