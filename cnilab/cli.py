@@ -252,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="lifecycle, scale, throughput and per-packet figures (python -m bench)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="--quick, --only PART, --runs N, --backend B, --json FILE")
     p.set_defaults(func=cmd_bench)
-    a = ap.parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["bench"] and not set(args[1:2]) & {"-h", "--help"}:
+        # Everything after `bench` is the benchmarks' own (python -m bench --help).
+        a = argparse.Namespace(func=cmd_bench, bench_args=args[1:])
+    else:
+        a = ap.parse_args(args)
     try:
         return a.func(a)
     except DeclarationError as e:

@@ -19,6 +19,7 @@ def test_calico_bench_reports_figures_and_leaves_nothing(monkeypatch):
     # BIRD's connect delay alone is 2 s; a minute is the bench's own limit.
     assert 0 < r["bgp_convergence"] < 60, r
     tp = r["throughput"]
-    assert tp["underlay_gbps"] > 0 and tp["pod_gbps"] > 0 and tp["ratio"] == round(tp["pod_gbps"] / tp["underlay_gbps"], 2), tp
+    # The ratio is of the unrounded rates: within rounding of the rounded ones.
+    assert tp["underlay_gbps"] > 0 and tp["pod_gbps"] > 0 and abs(tp["ratio"] - tp["pod_gbps"] / tp["underlay_gbps"]) < 0.011, tp
     assert "calico_bgp" in bench_calico.format_table(result) and lines
     assert leftovers("cnilab-t-bcalico") == {}
