@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from ..model.lab import Lab, Node
 
-from ..layout import NODE_STATE_DIR  # noqa: F401 (backends make it in every node)
 
 
 class BackendError(RuntimeError):

@@ -28,7 +28,8 @@ from pathlib import Path
 from ..model.lab import Lab, Node
 from ..layout import RESPONDER_MARK
 from . import underlay
-from .base import NODE_STATE_DIR, BackendError, NodeBackend, Removed, require_tools, run, world_command
+from ..layout import NODE_STATE_DIR
+from .base import BackendError, NodeBackend, Removed, require_tools, run, world_command
 
 ROOT = Path("/run/cnilab")
 # pyinfra runs hosts as gevent greenlets (threading is patched): nodes of one lab share

@@ -18,7 +18,9 @@ def nat_rules(lab):
     iptables.chains(
         name=f"KUBE-* and {', '.join(p + '*' for p in prefixes)} chains in the nat table",
         table="nat",
-        prefixes=("KUBE-", *prefixes),
-        wanted_chains=chains + cni_chains,
-        wanted_rules=rules + cni_rules,
+        prefixes=(*prefixes, "KUBE-"),
+        wanted_chains=cni_chains + chains,
+        # The CNI's jumps in the built-in chains come first: Felix and Cilium insert theirs
+        # at the top, before kube-proxy's.
+        wanted_rules=cni_rules + rules,
     )

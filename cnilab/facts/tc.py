@@ -7,7 +7,7 @@ import json
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 
-from ..layout import ATTACH_DIR, NODE_OBJECT_DIR, NODE_STATE_DIR  # noqa: F401 (the operations take them from here)
+from ..layout import ATTACH_DIR, NODE_OBJECT_DIR
 from ._combine import joined, parse, split
 
 

@@ -1,5 +1,6 @@
 """Links, addresses and routes, each from its `ip -j` fact, changed in one `ip -batch`; or all
-of a node's together (with its sysctls), one fact and one command."""
+of a node's together (with its sysctls), one fact and one command (what the lab's deploys use:
+the single-object operations are for deploys of one's own, and share the same diffs)."""
 
 from __future__ import annotations
 

@@ -59,8 +59,14 @@ def test_every_fact_has_cases():
 
     from pyinfra.api import FactBase
 
+    import pkgutil
+
+    import cnilab.facts as facts
+
     covered = {p.name for p in HERE.glob("*.*") if p.is_dir()}
-    for module_name in ("bpf", "ip", "node", "tc"):
+    modules = [m.name for m in pkgutil.iter_modules(facts.__path__) if not m.name.startswith("_")]
+    assert {"bpf", "ip", "iptables", "ipset", "bird"} <= set(modules)
+    for module_name in modules:
         module = importlib.import_module(f"cnilab.facts.{module_name}")
         for name, obj in vars(module).items():
             if inspect.isclass(obj) and issubclass(obj, FactBase) and obj.__module__ == module.__name__:

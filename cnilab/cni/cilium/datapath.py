@@ -17,7 +17,7 @@ from ...operations.tc import Hook, Program
 from .sources import SOURCES
 from .bpfconfig import EndpointBpfConfig, NodeBpfConfig, ep_config_vars, node_config_vars
 from .headers import render_ep_config, render_node_config
-from .plan import CiliumLab, TcAttachment
+from .plan import CiliumLab
 
 def node_config(lab: CiliumLab, node_name: str, links: dict) -> NodeBpfConfig:
     n = lab.node(node_name)

@@ -23,11 +23,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
-import json
 import struct
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ...bpf.bpftool import PIN_DIR, RawEntry, bpftool_hex, parse_dump  # noqa: F401 (Cilium's maps are read and written through these)
+from ...bpf.bpftool import PIN_DIR, parse_dump  # noqa: F401 (PIN_DIR: where Cilium's maps are pinned)
 
 if TYPE_CHECKING:
     from .lb import Service

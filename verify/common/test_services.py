@@ -1,10 +1,10 @@
-"""Services through kube-proxy's iptables rules (Calico runs beside kube-proxy): the nat
-table holds exactly the rules kube-proxy would write, and from every pod each ClusterIP,
-and each NodePort on every node, answers from one of the Service's backends."""
+"""Services, whoever serves them (kube-proxy's iptables rules, or Cilium's BPF load balancer
+where kube-proxy is replaced): from every pod, each ClusterIP answers from one of its
+backends, and each NodePort answers on every node, like seed 000's `curl 172.18.0.3:32000`
+-> `PodName: evescn-qff5p | PodIP: eth0 10.0.2.210/32`. Where kind runs kube-proxy, the nat
+table holds exactly the rules kube-proxy writes; where it does not, none."""
 
 import re
-
-import pytest
 
 from cnilab.kubeproxy import nat_rules
 from cnilab.pytest_plugin import lab_from_config
@@ -19,7 +19,7 @@ def _targets(lab):
             out.append((svc.name, f"{svc.cluster_ip}:{port.port}", "cluster-ip"))
             if port.node_port:
                 for n in lab.nodes:
-                    out.append((svc.name, f"{n.ip}:{port.node_port}", f"nodeport-{n.k8s_name}"))
+                    out.append((svc.name, f"{n.ip}:{port.node_port}", f"nodeport-{n.name.removeprefix(lab.name + '-')}"))
     return out
 
 
@@ -43,6 +43,6 @@ def test_service_answers_from_a_backend(running_lab, lab, service_probe):
 
 def test_kube_proxy_rules(running_lab, lab, node):
     got = [r for r in running_lab.host(node).iptables.rules("nat") if r.startswith("-A ") and "KUBE-" in r]
-    want = nat_rules(lab.lab)[1] if lab.kube_proxy else []
+    want = nat_rules(lab)[1] if lab.kube_proxy else []
     by_chain = lambda lines: {c: [r for r in lines if r.split()[1] == c] for c in {r.split()[1] for r in lines}}  # noqa: E731
     assert by_chain(got) == by_chain(want), f"{node}: KUBE rules in the nat table differ from kube-proxy's:\n expected {want}\n got      {got}"
