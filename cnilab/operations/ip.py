@@ -27,7 +27,7 @@ class Link:
     """A link as the datapath wants it. veth peers may live in another namespace (a pod's)."""
 
     name: str
-    kind: str  # "veth" | "vxlan" | "ifb"
+    kind: str  # "veth" | "vxlan" | "ifb" | "ipip"
     mac: str
     mtu: int = 1500
     noarp: bool = False
@@ -63,6 +63,10 @@ class Link:
             )
         if self.kind == "ifb":
             return f"link add {self.name} address {self.mac} mtu {self.mtu}{qlen} type ifb"
+        if self.kind == "ipip":
+            # The ipip module's own tunl0 (its fallback device) exists in every namespace once
+            # the module is loaded; adding it loads the module where it is not yet.
+            return f"link add {self.name} mtu {self.mtu} type ipip"
         peer_ns = f" netns {self.peer_netns}" if self.peer_netns else ""
         return (
             f"link add {self.name} address {self.mac} mtu {self.mtu} type veth "

@@ -2,7 +2,7 @@
 
 Before the pods: forwarding on, the node's default route (proxy ARP answers only for an
 address the node routes out of another link), the tunnel device with the tunnel address
-(tunl0, a stand-in where the kernel has no ipip; or vxlan.calico). Once the pods are
+(tunl0: the kernel's own where it has ipip, else the lab's stand-in; or vxlan.calico). Once the pods are
 wired: their /32 routes on the cali veths, the VXLAN routes, neighbours and FDB entries
 (Felix's, in VXLAN mode), the IP-in-IP programs, Felix's ipsets, and BIRD, which learns
 the other nodes' blocks over BGP and puts them in the kernel.
@@ -14,6 +14,7 @@ from functools import partial
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import Directory
 
 from ...operations import bird, ip, ipset, tc
 from ...operations.ip import Link
@@ -23,8 +24,17 @@ from .ipip_datapath import programs as ipip_programs
 from .plan import TUNL0, VXLAN_DEV, VXLAN_PORT, VXLAN_VNI, CalicoLab
 
 
-def tunnel_link(c: CalicoLab, node: str) -> Link | None:
+def kernel_has_ipip() -> bool:
+    """The node's kernel carries IP-in-IP itself (its ipip module is loaded or built in)."""
+    return bool(host.get_fact(Directory, path="/sys/module/ipip"))
+
+
+def tunnel_link(c: CalicoLab, node: str, real_ipip: bool = False) -> Link | None:
     n = c.node(node)
+    if c.mode.tunnel == TUNL0 and real_ipip:
+        # Not run on the machine this was written on (no ipip there): the path a kernel with
+        # ipip takes, the device Felix configures.
+        return Link(TUNL0, "ipip", "0.0.0.0", mtu=c.mode.mtu, noarp=True)  # `link/ipip 0.0.0.0`
     if c.mode.tunnel == TUNL0:
         # ifb: NOARP, state UNKNOWN, qlen 1000, like the ipip module's tunl0 (calico.md §6).
         return Link(TUNL0, "ifb", plan.tunl0_mac(c.name, node), mtu=c.mode.mtu, noarp=True, txqueuelen=1000)
@@ -40,7 +50,7 @@ def tunnel_link(c: CalicoLab, node: str) -> Link | None:
 def calico_node(c: CalicoLab):
     node = host.data.cnilab_node
     n = c.node(node)
-    link = tunnel_link(c, node)
+    link = tunnel_link(c, node, c.mode.tunnel == TUNL0 and kernel_has_ipip())
     ip.network(
         name="Forwarding, the default route, the tunnel device and its address",
         links=[link] if link else [],
@@ -69,7 +79,7 @@ def calico_datapath(c: CalicoLab):
             neighbours=c.vxlan_neighbours(node),
             fdb=c.vxlan_fdb(node),
         )
-    if c.mode.tunnel == TUNL0:
+    if c.mode.tunnel == TUNL0 and not kernel_has_ipip():
         tc.programs(
             name="IP-in-IP stand-in: encapsulation on tunl0, decapsulation on eth0",
             wanted=partial(ipip_programs, c, node),
