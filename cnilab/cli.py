@@ -10,7 +10,9 @@
     cnilab status LAB                which backend runs it, its nodes and pods
     cnilab exec LAB NODE [-p POD] -- CMD...
     cnilab bpf LAB NODE tunnel|endpoint|ipcache|lb|nat  a map, as `cilium bpf <map> list` prints it
+    cnilab identity list LAB         the lab's identities, as `cilium identity list` prints them
     cnilab bench [--quick] [--only PART]  lifecycle, scale, throughput, per-packet figures
+    cnilab graph LAB [-o FILE] [--format svg|png]  a picture of the running lab (Graphviz's dot)
 """
 
 from __future__ import annotations
@@ -199,6 +201,42 @@ def cmd_bpf(a) -> int:
     return 0
 
 
+def cmd_graph(a) -> int:
+    """The running lab drawn by `dot`: nodes, their devices and tc programs, pods, the
+    underlay, tunnels and BGP sessions, all read from the nodes."""
+    import shutil
+
+    from . import graph
+
+    fmt = a.format or (Path(a.output).suffix.lstrip(".") if a.output and Path(a.output).suffix in (".svg", ".png") else "svg")
+    if not shutil.which("dot"):
+        print("cnilab graph: Graphviz's `dot` is missing: apt-get install graphviz", file=sys.stderr)
+        return 2
+    lab, backend = _running(a.lab)
+    data = graph.render(graph.lab_dot(lab, backend), fmt)
+    out = Path(a.output or f"build/{lab.decl_name}.{fmt}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    print(out)
+    return 0
+
+
+def cmd_identity(a) -> int:
+    """`cilium identity list` from the lab's model: no node is asked, the lab need not run.
+    The identities are the lab's own, numbered by hash; a real agent allocates others."""
+    words = [w for w in a.words if w != "list"] or ["list"]
+    if len(words) != 1:
+        print("cnilab identity: give one lab: cnilab identity list LAB", file=sys.stderr)
+        return 2
+    lab = load_lab(words[0])
+    listing = getattr(lab.plugin, "identity_list", None)  # the CNI's own view (Cilium's)
+    if listing is None:
+        print(f"cnilab identity: a {lab.decl.cni.plugin} lab has no identities", file=sys.stderr)
+        return 2
+    print(listing(lab), end="")
+    return 0
+
+
 def cmd_bench(a) -> int:
     # The benchmarks are tools of the source checkout, not of the library.
     if not (REPO_ROOT / "bench" / "__main__.py").is_file():
@@ -249,6 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("map", choices=["tunnel", "endpoint", "ipcache", "lb", "nat"])
     p.add_argument("list", nargs="?", choices=["list"], help="(as in `cilium bpf tunnel list`)")
     p.set_defaults(func=cmd_bpf)
+    p = sub.add_parser("graph", help="draw the running lab (nodes, devices, tc programs, pods, tunnels, BGP) with Graphviz")
+    p.add_argument("lab")
+    p.add_argument("-o", "--output", help="the file to write (default build/LAB.svg)")
+    p.add_argument("--format", choices=["svg", "png"], help="default: the output's suffix, else svg")
+    p.set_defaults(func=cmd_graph)
+    p = sub.add_parser(
+        "identity",
+        help="list the lab's identities as `cilium identity list` does (from its model: the lab's own numbers)",
+    )
+    p.add_argument("words", nargs="+", metavar="list LAB", help="(`list` as in `cilium identity list`) and the lab")
+    p.set_defaults(func=cmd_identity)
     p = sub.add_parser("bench", help="lifecycle, scale, throughput and per-packet figures (python -m bench)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="--quick, --only PART, --runs N, --backend B, --json FILE")
     p.set_defaults(func=cmd_bench)

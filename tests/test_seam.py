@@ -68,6 +68,16 @@ def test_the_core_imports_no_cni_plugin():
     assert not offenders, offenders
 
 
+def test_the_core_reaches_no_plugin_around_the_registry():
+    """Nor by a dynamic import: the core asks cnilab.cni.get_plugin for a plugin's parts."""
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(REPO_ROOT).as_posix()
+        if rel.startswith(NOT_CORE) or rel == "cnilab/cni/__init__.py":
+            continue
+        text = path.read_text()
+        assert "import_module(" not in text or "cnilab.cni" not in text, f"{rel} imports a plugin module dynamically"
+
+
 def test_no_import_circle():
     mods = _modules()
     graph = {m: {i for i in _imports(p, set(mods)) if i in mods and i != m} for m, p in mods.items()}

@@ -169,6 +169,11 @@ class CniPlugin(ABC):
         """The CNI's own status of a live node, as its CLI prints it (`cilium status` lines)."""
         return ""
 
+    def bgp_protocols_parser(self):
+        """The parser of `birdc show protocols` for a CNI that runs BIRD (rows with ``name``,
+        ``proto``, ``state``, ``info``), else None."""
+        return None
+
     def map_lists(self) -> dict:
         """`cnilab bpf LAB NODE <map>`: {name: (pinned map names, formatter of their dumps)}."""
         return {}

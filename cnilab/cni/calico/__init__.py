@@ -51,6 +51,11 @@ class CalicoPlugin(CniPlugin):
 
         return node_status(running_lab, node)
 
+    def bgp_protocols_parser(self):
+        from .calicoctl import parse_bird_protocols
+
+        return parse_bird_protocols
+
     def render(self, lab) -> dict[str, str]:
         from .render import render
 
