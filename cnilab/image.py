@@ -16,6 +16,11 @@ Public API::
     build_node_image(log=print, recipe_dir=None) -> str    # always build
     purge_node_images(log=print) -> list[str]              # remove cnilab/node:*
 
+The same machinery builds other images from other recipe directories: pass
+``recipe_dir`` and ``repo`` (e.g. ``images/sshd`` and ``cnilab/sshd`` for the SSH
+test-bed machines of scripts/ssh-testbed, see cnilab/testbed.py); the image's
+``org.cnilab.image`` label is the repo's last part.
+
 Every failure a user can fix (no docker CLI, no daemon, no debootstrap, not root,
 mirror unreachable) raises :class:`NodeImageError` with one message naming the
 problem and the fix.  The docker CLI is used throughout (subprocess).
@@ -108,9 +113,14 @@ def recipe_hash(recipe_dir: str | os.PathLike | None = None) -> str:
     return h.hexdigest()
 
 
-def node_image_tag(recipe_dir: str | os.PathLike | None = None) -> str:
-    """``cnilab/node:<first 12 hex of the recipe hash>``."""
-    return f"{IMAGE_REPO}:{recipe_hash(recipe_dir)[:TAG_HEX]}"
+def node_image_tag(recipe_dir: str | os.PathLike | None = None, repo: str = IMAGE_REPO) -> str:
+    """``cnilab/node:<first 12 hex of the recipe hash>`` (``<repo>:<...>`` for another image)."""
+    return f"{repo}:{recipe_hash(recipe_dir)[:TAG_HEX]}"
+
+
+def _kind(repo: str) -> str:
+    """The image's short name, from its repo: cnilab/node -> node, cnilab/sshd -> sshd."""
+    return repo.rsplit("/", 1)[-1]
 
 
 def load_recipe(recipe_dir: str | os.PathLike | None = None) -> dict:
@@ -360,7 +370,7 @@ def _copy_overlay(src: Path, dst: Path) -> None:
             os.chmod(target, 0o755 if os.stat(p).st_mode & stat.S_IXUSR else 0o644)
 
 
-def _import_changes(recipe: dict, full_hash: str) -> list[str]:
+def _import_changes(recipe: dict, full_hash: str, kind: str = "node") -> list[str]:
     img = recipe.get("image", {})
     changes = []
     if img.get("entrypoint"):
@@ -371,7 +381,7 @@ def _import_changes(recipe: dict, full_hash: str) -> list[str]:
         changes.append("WORKDIR " + str(img["workdir"]))
     for k, v in img.get("env", {}).items():
         changes.append(f"ENV {k}={json.dumps(str(v))}")
-    labels = {**img.get("labels", {}), IMAGE_LABEL: "node", RECIPE_LABEL: full_hash}
+    labels = {**img.get("labels", {}), IMAGE_LABEL: kind, RECIPE_LABEL: full_hash}
     for k, v in labels.items():
         changes.append(f"LABEL {json.dumps(str(k))}={json.dumps(str(v))}")
     if img.get("stopsignal"):
@@ -382,12 +392,14 @@ def _import_changes(recipe: dict, full_hash: str) -> list[str]:
     return out
 
 
-def build_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = None, mirror: str | None = None) -> str:
-    """Build (or rebuild) the node image for the recipe; return its tag."""
+def build_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = None, mirror: str | None = None,
+                     repo: str = IMAGE_REPO) -> str:
+    """Build (or rebuild) the node image for the recipe (or the ``repo`` image of another recipe); return its tag."""
     rdir = resolve_recipe_dir(recipe_dir)
     recipe = load_recipe(rdir)
     full_hash = recipe_hash(rdir)
-    tag = f"{IMAGE_REPO}:{full_hash[:TAG_HEX]}"
+    tag = f"{repo}:{full_hash[:TAG_HEX]}"
+    kind = _kind(repo)
     tools = _preflight()
     check_docker()
     deb = recipe["debootstrap"]
@@ -397,7 +409,7 @@ def build_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = No
 
     start = time.monotonic()
     BUILD_PARENT.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix="cnilab-node-", dir=BUILD_PARENT))
+    build = Path(tempfile.mkdtemp(prefix=f"cnilab-{kind}-", dir=BUILD_PARENT))
     try:
         root = build / "root"
         root.mkdir(mode=0o755)
@@ -433,12 +445,12 @@ def build_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = No
             (root / "cnilab-setup.sh").unlink()
             if r.returncode != 0:
                 raise NodeImageError(
-                    f"{setup} failed in the node root (rc {r.returncode}):\n" + _tail(r.stdout + r.stderr)
+                    f"{setup} failed in the {kind} root (rc {r.returncode}):\n" + _tail(r.stdout + r.stderr)
                 )
         shutil.rmtree(root / "debootstrap", ignore_errors=True)
         left = _mounts_under(root)
         if left:
-            raise NodeImageError(f"debootstrap left mounts in the node root: {', '.join(left)}")
+            raise NodeImageError(f"debootstrap left mounts in the {kind} root: {', '.join(left)}")
 
         log(f"importing {tag}")
         tar = subprocess.Popen(
@@ -447,8 +459,8 @@ def build_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = No
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         try:
-            imp = _docker("import", "--message", f"cnilab node image, recipe {full_hash}",
-                          *_import_changes(recipe, full_hash), "-", tag,
+            imp = _docker("import", "--message", f"cnilab {kind} image, recipe {full_hash}",
+                          *_import_changes(recipe, full_hash, kind), "-", tag,
                           check=False, timeout=900, stdin=tar.stdout)
         finally:
             tar.stdout.close()
@@ -456,7 +468,7 @@ def build_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = No
             tar.stderr.close()
             tar.wait()
         if tar.returncode != 0:
-            raise NodeImageError(f"tar of the node root failed: {tar_err.strip()}")
+            raise NodeImageError(f"tar of the {kind} root failed: {tar_err.strip()}")
         if imp.returncode != 0:
             raise NodeImageError(f"docker import {tag} failed: {imp.stderr.strip()}")
     finally:
@@ -466,7 +478,7 @@ def build_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = No
         _docker("image", "rm", old_id, check=False)  # the replaced build, if nothing uses it
     elapsed = time.monotonic() - start
     size = image_size(tag)
-    log(f"node image {tag} built in {elapsed:.1f} s ({size / 1e6:.1f} MB)")
+    log(f"{kind} image {tag} built in {elapsed:.1f} s ({size / 1e6:.1f} MB)")
     return tag
 
 
@@ -487,17 +499,17 @@ class _RecipeLock:
         os.close(self.fd)
 
 
-def ensure_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = None) -> str:
-    """Return the node image tag, building it first when the engine lacks it."""
+def ensure_node_image(log: Log = print, recipe_dir: str | os.PathLike | None = None, repo: str = IMAGE_REPO) -> str:
+    """Return the node image tag (or the ``repo`` image's), building it first when the engine lacks it."""
     rdir = resolve_recipe_dir(recipe_dir)
-    tag = node_image_tag(rdir)
+    tag = node_image_tag(rdir, repo)
     if image_exists(tag):
         return tag
     check_docker()  # a silent daemon is an error here, not "missing image"
     with _RecipeLock(rdir):
         if image_exists(tag):  # built meanwhile by a concurrent caller
             return tag
-        return build_node_image(log=log, recipe_dir=rdir)
+        return build_node_image(log=log, recipe_dir=rdir, repo=repo)
 
 
 # What --privileged gives a node, for engines that cannot grant it: a Docker engine
