@@ -55,8 +55,9 @@ from cnilab.cni.cilium.sources import compile_object
 from cnilab.cni.cilium.headers import render_ep_config, render_node_config
 from cnilab.cni.cilium.maps import (
     DROP_CT_INVALID_HDR, DROP_INVALID, HOST_ID, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
-    bpftool_hex, metrics_entries,
+    metrics_entries,
 )
+from cnilab.bpf.bpftool import bpftool_hex
 from cnilab.bpf.testrun import Sandbox, SandboxError
 
 pytestmark = needs_root

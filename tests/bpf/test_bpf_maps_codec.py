@@ -9,9 +9,10 @@ import pytest
 import bpf_lab as lab
 from conftest import needs_root
 from cnilab.cni.cilium.maps import (
-    EndpointEntry, IpcacheEntry, MetricsEntry, TunnelEntry, bpftool_hex, endpoint_entries, format_tunnel_list,
+    EndpointEntry, IpcacheEntry, MetricsEntry, TunnelEntry, endpoint_entries, format_tunnel_list,
     ipcache_entries, metrics_entries, parse_dump, tunnel_entries,
 )
+from cnilab.bpf.bpftool import bpftool_hex
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 

@@ -272,7 +272,7 @@ def test_endpoint_entries(lab, node):
     entries = lab.endpoint_entries(node)
     pods = lab.pods_on(node)
     by_ip = {e.ip: e for e in entries}
-    assert len(by_ip) == len(entries) == len(pods) + 2
+    assert len(by_ip) == len(entries) == len(pods) + 3  # pods, health, router IP, eth0
     for p in pods:
         e = by_ip[p.ip]
         assert (e.lxc_id, e.identity, e.mac, e.node_mac, e.lxc, e.host) == (
@@ -285,6 +285,10 @@ def test_endpoint_entries(lab, node):
         )
     for ip in (me.router_ip, me.ip):
         assert by_ip[ip].host and by_ip[ip].identity == ids.ID_HOST
+    # The health endpoint: lxc_health, reserved:health, a pod-like (non-host) entry.
+    h = by_ip[me.health_ip]
+    assert (h.lxc, h.identity, h.host, h.lxc_id) == ("lxc_health", ids.ID_HEALTH, False, me.health_lxc_id)
+    assert (h.mac, h.node_mac) == (me.health_peer_mac, me.health_mac)
 
 
 def test_endpoint_entry_packs_the_live_ifindex(lab):
@@ -308,7 +312,11 @@ def test_ipcache_entries(lab, node):
         e = entries[f"{p.ip}/32"]
         assert e.identity == p.identity
         assert e.tunnel_endpoint == (None if p.node == node else str(lab.node(p.node).ip))
-    assert len(entries) == len(lab.ipcache_entries(node)) == 1 + 2 * len(lab.nodes) + len(lab.pods)
+    for n in lab.nodes:
+        # Every node's health IP, reserved:health (4), behind its node when remote.
+        e = entries[f"{n.health_ip}/32"]
+        assert (e.identity, e.tunnel_endpoint) == (ids.ID_HEALTH, None if n.name == node else str(n.ip))
+    assert len(entries) == len(lab.ipcache_entries(node)) == 1 + 3 * len(lab.nodes) + len(lab.pods)
 
 
 # --- tc attachments ----------------------------------------------------------------------
@@ -330,10 +338,11 @@ def test_tc_attachments(lab, node):
     }
     for p in lab.pods_on(node):
         expected[(p.lxc, "ingress")] = "bpf_lxc.o:[from-container]"
+    expected[("lxc_health", "ingress")] = "bpf_lxc.o:[from-container]"  # the health endpoint's
     assert got == expected
     assert len(got) == len(lab.tc_attachments(node))
     endpoints = {a.dev: a.endpoint for a in lab.tc_attachments(node) if a.program == "bpf_lxc"}
-    assert endpoints == {p.lxc: p.name for p in lab.pods_on(node)}
+    assert endpoints == {p.lxc: p.name for p in lab.pods_on(node)} | {"lxc_health": "cilium-health"}
 
 
 def test_no_overlay_programs_without_a_tunnel():
@@ -390,8 +399,29 @@ def test_toleration_puts_the_daemonset_on_the_control_plane():
 
 
 def test_a_full_node_cidr():
-    # /28: 14 host addresses, one is the router IP; 13 pods fit on a node.
+    # /28: 14 host addresses, one is the router IP, one the health endpoint's; 12 pods fit.
     def fill(d):
+        d["cni"]["values"]["ipam"] = {"mode": "cluster-pool", "operator": {"clusterPoolIPv4MaskSize": 28}}
+        d["workloads"] = [
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"p{i}"},
+                "spec": {"nodeName": W1, "containers": [{"name": "c", "image": "busybox"}]},
+            }
+            for i in range(12)
+        ]
+
+    lab = lab_from(fill)
+    node = lab.node(W1)
+    assert node.pod_cidr.prefixlen == 28
+    ips = {p.ip for p in lab.pods} | {node.router_ip, node.health_ip}
+    assert ips == set(node.pod_cidr.hosts())
+    assert lab.ipam_used(W1) == 14
+
+
+def test_one_pod_more_than_a_full_node_cidr_holds_is_refused():
+    def overfill(d):
         d["cni"]["values"]["ipam"] = {"mode": "cluster-pool", "operator": {"clusterPoolIPv4MaskSize": 28}}
         d["workloads"] = [
             {
@@ -403,11 +433,8 @@ def test_a_full_node_cidr():
             for i in range(13)
         ]
 
-    lab = lab_from(fill)
-    node = lab.node(W1)
-    assert node.pod_cidr.prefixlen == 28
-    ips = {p.ip for p in lab.pods} | {node.router_ip}
-    assert ips == set(node.pod_cidr.hosts())
+    with pytest.raises(Exception, match="more pods than its pod CIDR"):
+        lab_from(overfill)
 
 
 def test_second_lab_on_its_own_underlay():
@@ -441,3 +468,58 @@ def test_partial_without_node_port_balances_cluster_ips_only():
     assert all(a.dev != "eth0" for n in lab.nodes for a in lab.tc_attachments(n.name))
     with_np = lab_from(lambda d: d["cni"]["values"].update(kubeProxyReplacement="partial", nodePort={"enabled": True}))
     assert with_np.mode.node_port and [s.node_port for s in with_np.lb_services()] == [32000]
+
+
+# --- the health endpoint (Cilium 1.13's cilium-health; seed 000's lxc_health) -------------
+
+
+@pytest.mark.parametrize("node", [CP, W1, W2])
+def test_health_endpoint_per_node(lab, node):
+    me = lab.node(node)
+    h = lab.health_endpoint(node)
+    assert (h.ip, h.lxc, h.identity, h.name) == (me.health_ip, "lxc_health", ids.ID_HEALTH, "cilium-health")
+    # An address of the node's pod CIDR, allocated after the router IP, never a pod's.
+    assert me.health_ip in me.pod_cidr and me.health_ip != me.router_ip
+    assert me.health_ip not in {p.ip for p in lab.pods}
+    # Its endpoint ID is unique on the node; its MACs locally administered.
+    assert me.health_lxc_id not in {p.lxc_id for p in lab.pods_on(node)} and 1 <= me.health_lxc_id <= 4095
+    for mac in (me.health_mac, me.health_peer_mac):
+        assert int(mac.split(":")[0], 16) & 0x03 == 0x02
+    assert lab.endpoints_on(node)[-1] == h
+    # The routes inside its namespace: a pod's, on its device "cilium".
+    r = str(me.router_ip)
+    assert [x.line() for x in lab.health_routes(node)] == [f"default via {r} dev cilium mtu 1450", f"{r} dev cilium scope link"]
+
+
+def test_health_ips_differ_between_nodes(lab):
+    assert len({n.health_ip for n in lab.nodes}) == len(lab.nodes)
+
+
+@pytest.mark.parametrize("node, used", [(CP, 2), (W1, 4), (W2, 3)])
+def test_ipam_counts_router_health_and_pods(lab, node, used):
+    # Seed 000's `IPAM: IPv4: 3/254` is worker2's: router, health, one evescn pod.
+    assert lab.ipam_used(node) == used == 2 + len(lab.pods_on(node))
+
+
+@pytest.mark.parametrize("node", [CP, W1, W2])
+def test_masquerade_exclusion_is_the_nodes_pod_cidr_when_tunnelled(lab, node):
+    # Seed 000: `Masquerading: BPF   [eth0]   10.0.0.0/24 [...]` on the node of 10.0.0.0/24.
+    assert lab.masquerade_exclusion(node) == str(lab.node(node).pod_cidr)
+
+
+def test_masquerade_exclusion_is_the_native_routing_cidr_without_a_tunnel():
+    native = lab_from(
+        lambda d: d["cni"]["values"].update(
+            tunnel="disabled", autoDirectNodeRoutes=True, ipv4NativeRoutingCIDR="10.0.0.0/8"
+        )
+    )
+    assert {native.masquerade_exclusion(n.name) for n in native.nodes} == {"10.0.0.0/8"}
+
+
+def test_identity_labels_reserved_then_the_pods(lab):
+    got = lab.identity_labels()
+    assert list(got)[:8] == list(range(1, 9))
+    assert got[ids.ID_HEALTH] == ("reserved:health",)
+    assert got[ids.ID_KUBE_APISERVER] == ("reserved:kube-apiserver", "reserved:remote-node")
+    assert got[lab.pod("net").identity][-1] == "k8s:run=net"
+    assert len(got) == 8 + len(lab.identities)

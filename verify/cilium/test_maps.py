@@ -28,6 +28,8 @@ def test_tunnel_map_never_holds_the_node_itself(running_lab, lab, node):
 
 def test_endpoint_map(running_lab, lab, node):
     links = running_lab.fact(node, Links)
+    missing = sorted(e.lxc for e in lab.endpoint_entries(node) if e.lxc and e.lxc not in links)
+    assert not missing, f"{node}: no {', '.join(missing)} for the endpoints behind them"
     want = {e.entry(links[e.lxc]["ifindex"] if e.lxc else 0) for e in lab.endpoint_entries(node)}
     got = _entries(running_lab, node, maps.ENDPOINTS_MAP, maps.EndpointEntry)
     assert got == want, f"{node} cilium_lxc:\n missing: {sorted(want - got, key=str)}\n unexpected: {sorted(got - want, key=str)}"

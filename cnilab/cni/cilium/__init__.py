@@ -28,7 +28,7 @@ class CiliumPlugin(CniPlugin):
     def plan(self, lab, ipam: ClusterPool):
         from .plan import build
 
-        return build(lab, ipam.router_ips)
+        return build(lab, ipam.router_ips, ipam.health_ips)
 
     def pod_wiring(self, lab, pod: str) -> PodWiring:
         p = lab.cni.pod(pod)
@@ -58,6 +58,13 @@ class CiliumPlugin(CniPlugin):
         from .listing import LISTS
 
         return LISTS
+
+    def identity_list(self, lab) -> str:
+        """`cnilab identity list`: the lab's identities as `cilium identity list` prints them,
+        from the model (the numbers are the lab's own)."""
+        from .listing import identity_list
+
+        return identity_list(lab.cni.identity_labels())
 
     def render(self, lab) -> dict[str, str]:
         from .render import render

@@ -110,6 +110,9 @@ class NodeBpfConfig:
         return self.kube_proxy_replacement or self.bpf_masquerade or self.host_routing_bpf
 
 
+HEALTH_IDENTITY = 4  # reserved:health (identity.ID_HEALTH)
+
+
 @dataclasses.dataclass(frozen=True)
 class EndpointBpfConfig:
     """One pod's datapath parameters (ifindex is the host-side lxc device's)."""
@@ -120,7 +123,7 @@ class EndpointBpfConfig:
     mac: str  # pod eth0 MAC
     node_mac: str  # host-side lxc MAC
     ifindex: int  # host-side lxc ifindex
-    identity: int  # security identity 256..65535
+    identity: int  # security identity 256..65535, or 4 for the health endpoint
     ifname: str  # "lxc1a2b3c4d5e6f"
 
     def __post_init__(self) -> None:
@@ -132,7 +135,8 @@ class EndpointBpfConfig:
         _check_mac(owner, "mac", self.mac)
         _check_mac(owner, "node_mac", self.node_mac)
         _check_int(owner, "ifindex", self.ifindex, 1, 2**31 - 1)
-        _check_int(owner, "identity", self.identity, 256, 65535)
+        if self.identity != HEALTH_IDENTITY:  # the health endpoint carries reserved:health
+            _check_int(owner, "identity", self.identity, 256, 65535)
         if not isinstance(self.ifname, str) or not _IFNAME_RE.match(self.ifname):
             raise ValueError(f"{owner}.ifname: not an interface name: {self.ifname!r}")
 

@@ -53,7 +53,7 @@ def programs(lab: CiliumLab, node_name: str, links: dict) -> list[Program]:
     cfg = node_config(lab, node_name, links)
     node_h, node_t = render_node_config(cfg), render_node_config(cfg, template=True)
     node_values = {name: v.raw for name, v in node_config_vars(cfg).items()}
-    pods = {p.name: p for p in lab.pods_on(node_name)}
+    pods = {p.name: p for p in lab.endpoints_on(node_name)}  # the pods and the health endpoint
     out = []
     for hook in lab.tc_attachments(node_name):
         headers, template, values = {"node_config.h": node_h}, {"node_config.h": node_t}, node_values

@@ -16,8 +16,8 @@ from pyinfra.api import deploy
 
 from ...operations import bpf, ip, tc
 from ...operations.ip import Link
-from . import datapath, maps
-from .plan import VXLAN_PORT, CiliumLab
+from . import datapath, health, maps
+from .plan import HEALTH_DEV, HEALTH_NETNS_PATH, HEALTH_PEER, VXLAN_PORT, CiliumLab
 
 CILIUM_DEVICES = ("cilium_host", "cilium_net", "cilium_vxlan")
 
@@ -38,6 +38,7 @@ def cilium_sysctls(devs: list[str]) -> dict[str, str]:
 
 @deploy("Cilium devices")
 def cilium_devices(lab: CiliumLab):
+    """cilium_host/cilium_net, cilium_vxlan, the routes and sysctls, and the health endpoint."""
     node = lab.node(host.data.cnilab_node)
     wanted = [
         Link("cilium_host", "veth", node.host_mac, noarp=True, peer="cilium_net", peer_mac=node.net_mac),
@@ -53,6 +54,15 @@ def cilium_devices(lab: CiliumLab):
         routes=lab.node_routes(node.name) + lab.world_routes(),
         own_devs=("cilium_host",),
         sysctls=cilium_sysctls(devs),
+    )
+    # The health endpoint, before the programs (bpf_lxc goes on lxc_health too).
+    health.endpoint(
+        name="the health endpoint: lxc_health, its namespace, the health IP and routes",
+        path=HEALTH_NETNS_PATH,
+        link=Link(HEALTH_DEV, "veth", node.health_mac, peer=HEALTH_PEER, peer_mac=node.health_peer_mac, peer_netns=HEALTH_NETNS_PATH),
+        address=f"{node.health_ip}/32",
+        routes=lab.health_routes(node.name),
+        sysctls=cilium_sysctls([HEALTH_DEV]),
     )
 
 

@@ -1,5 +1,7 @@
 """Cilium's cluster-pool IPAM: a /N of the pool per node, in node order; on each node
-the router IP (cilium_host's) first, then the pods, at addresses picked by hash."""
+the router IP (cilium_host's) first, then the health endpoint's (lxc_health, as the
+1.13 agent allocates it right after the router's), then the pods, at addresses picked
+by hash."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class ClusterPool(Ipam):
         self.pool = IPv4Network(op.clusterPoolIPv4PodCIDRList[0])
         self.mask = op.clusterPoolIPv4MaskSize
         self.router_ips: dict[str, IPv4Address] = {}
+        self.health_ips: dict[str, IPv4Address] = {}
         self._alloc: dict[str, ids.HostAllocator] = {}
 
     def node_cidrs(self, nodes: list[str], keep_clear: dict[str, IPv4Network]) -> list[IPv4Network]:
@@ -42,6 +45,7 @@ class ClusterPool(Ipam):
             router = ids.HostAllocator(cidr).allocate(self.cluster, name, "router")
             self.router_ips[name] = router
             self._alloc[name] = ids.HostAllocator(cidr, [router])
+            self.health_ips[name] = self._alloc[name].allocate(self.cluster, name, "health")
         return per_node
 
     def allocate(self, node: str, namespace: str, pod: str) -> IPv4Address:

@@ -27,6 +27,17 @@ IP4 = IPv4Address
 VXLAN_PORT = 8472
 VXLAN_OVERHEAD = 50
 
+# The health endpoint (Cilium 1.13's cilium-health, Helm endpointHealthChecking): on each
+# node a veth lxc_health whose peer, named "cilium", sits in a network namespace of its
+# own holding an address of the node's pod CIDR. The agent keeps that namespace in its
+# own mount namespace, so the node's `ip a` shows `lxc_health@ifN ... link-netnsid 1`
+# (seed 000), not a named netns: the lab keeps it outside /run/netns too, bind-mounted
+# in the node's private /run (enter it with `nsenter --net=HEALTH_NETNS_PATH`).
+HEALTH_ENDPOINT = "cilium-health"
+HEALTH_DEV = "lxc_health"
+HEALTH_PEER = "cilium"
+HEALTH_NETNS_PATH = "/run/cilium/netns/cilium-health"
+
 
 @dataclass(frozen=True)
 class CiliumNode(Node):
@@ -34,6 +45,10 @@ class CiliumNode(Node):
     host_mac: str = ""  # cilium_host
     net_mac: str = ""  # cilium_net
     vxlan_mac: str = ""  # cilium_vxlan
+    health_ip: IP4 | None = None  # the health endpoint's, from the node's pod CIDR
+    health_mac: str = ""  # lxc_health
+    health_peer_mac: str = ""  # "cilium", lxc_health's peer in the health namespace
+    health_lxc_id: int = 0  # the health endpoint's endpoint ID
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,21 @@ class Endpoint(PodInstance):
     @property
     def lxc_mac(self) -> str:
         return self.veth_mac
+
+
+@dataclass(frozen=True)
+class HealthEndpoint:
+    """A node's health endpoint, with the attributes a pod's endpoint has for the datapath
+    (bpf_lxc's from-container on lxc_health, the cilium_lxc entry)."""
+
+    node: str
+    ip: IP4
+    mac: str  # "cilium", in the health namespace
+    lxc_mac: str  # lxc_health
+    lxc_id: int
+    identity: int = identity.ID_HEALTH
+    name: str = HEALTH_ENDPOINT
+    lxc: str = HEALTH_DEV
 
 
 @dataclass(frozen=True)
@@ -98,8 +128,12 @@ class CiliumMode:
     cluster_name: str
     kube_proxy: bool  # kind runs kube-proxy (kubeProxyMode is not "none")
     masquerade: str | None  # "bpf" | "iptables" | None
-    masquerade_exclusion: str  # never masqueraded: ipv4NativeRoutingCIDR, or the pod pool
+    # IPV4_SNAT_EXCLUSION_DST_CIDR of the lab's datapath: ipv4NativeRoutingCIDR, or the pod
+    # pool (one value for every node, so each program compiles once per lab; Cilium uses
+    # the node's own pod CIDR in tunnel mode, which `cilium status` shows: masquerade_exclusion())
+    masquerade_exclusion: str
     node_port_enabled: bool = False  # Helm's nodePort.enabled
+    native_routing_cidr: str | None = None  # Helm's ipv4NativeRoutingCIDR
 
     @property
     def kpr(self) -> bool:
@@ -137,6 +171,24 @@ class CiliumLab(LabView):
 
     # --- expected state -------------------------------------------------------------------
 
+    def health_endpoint(self, node: str) -> HealthEndpoint:
+        n = self.node(node)
+        return HealthEndpoint(node, n.health_ip, n.health_peer_mac, n.health_mac, n.health_lxc_id)
+
+    def endpoints_on(self, node: str) -> list:
+        """The node's endpoints with an lxc device: its pods, then the health endpoint."""
+        return [*self.pods_on(node), self.health_endpoint(node)]
+
+    def ipam_used(self, node: str) -> int:
+        """The addresses Cilium's IPAM has handed out on the node: router, health, pods."""
+        return 2 + len(self.pods_on(node))
+
+    def masquerade_exclusion(self, node: str) -> str:
+        """What the node never masquerades to, as `cilium status` shows it: Cilium 1.13's
+        RemoteSNATDstAddrExclusionCIDRv4, ipv4NativeRoutingCIDR, else the node's own pod
+        CIDR (seed 000: `BPF   [eth0]   10.0.0.0/24`)."""
+        return self.mode.native_routing_cidr or str(self.node(node).pod_cidr)
+
     @property
     def tunnel_mtu(self) -> int:
         return DEVICE_MTU - VXLAN_OVERHEAD if self.mode.tunnelled else DEVICE_MTU
@@ -160,6 +212,20 @@ class CiliumLab(LabView):
         r = str(self.node(self.pod(pod).node).router_ip)
         return [Route("default", "eth0", via=r, mtu=self.tunnel_mtu), Route(r, "eth0", scope="link")]
 
+    def identity_labels(self) -> dict[int, tuple[str, ...]]:
+        """Every identity with its labels, as `cilium identity list` lists them: the reserved
+        ones, then one per label set of the declared pods. The numbers are the lab's own
+        (hashed), not an agent's allocation; a real cluster also has its system pods'."""
+        out = dict(identity.RESERVED_LABELS)
+        for key, num in self.identities.items():
+            out[num] = tuple(sorted(f"{k}={v}" for k, v in key))
+        return out
+
+    def health_routes(self, node: str) -> list[Route]:
+        """Inside the health namespace: a pod's routes, on its device "cilium"."""
+        r = str(self.node(node).router_ip)
+        return [Route("default", HEALTH_PEER, via=r, mtu=self.tunnel_mtu), Route(r, HEALTH_PEER, scope="link")]
+
     def tunnel_entries(self, node: str) -> list[maps.TunnelEntry]:
         """cilium_tunnel_map: every other node's pod CIDR -> that node's IP; never its own."""
         if not self.mode.tunnelled:
@@ -167,9 +233,10 @@ class CiliumLab(LabView):
         return [maps.TunnelEntry(str(n.pod_cidr.network_address), str(n.ip)) for n in self.nodes if n.name != node]
 
     def endpoint_entries(self, node: str) -> list[LocalEndpoint]:
-        """cilium_lxc: the node's pods, and its own addresses as the host endpoint ("(localhost)")."""
+        """cilium_lxc: the node's pods and health endpoint, and its own addresses as the host
+        endpoint ("(localhost)")."""
         me = self.node(node)
-        entries = [LocalEndpoint(p.ip, p.lxc_id, p.identity, p.mac, p.lxc_mac, lxc=p.lxc) for p in self.pods_on(node)]
+        entries = [LocalEndpoint(p.ip, p.lxc_id, p.identity, p.mac, p.lxc_mac, lxc=p.lxc) for p in self.endpoints_on(node)]
         entries += [
             LocalEndpoint(me.router_ip, 0, identity.ID_HOST, host=True),
             LocalEndpoint(me.ip, 0, identity.ID_HOST, host=True),
@@ -189,6 +256,8 @@ class CiliumLab(LabView):
             if n.private_ip:
                 entries.append(maps.IpcacheEntry(f"{n.private_ip}/32", node_id))
             entries.append(maps.IpcacheEntry(f"{n.router_ip}/32", node_id, tep))
+            # Every node's health endpoint: reserved:health, behind its node like a pod.
+            entries.append(maps.IpcacheEntry(f"{n.health_ip}/32", identity.ID_HEALTH, tep))
         for p in self.pods:
             remote = p.node != node and self.mode.tunnelled
             entries.append(maps.IpcacheEntry(f"{p.ip}/32", p.identity, str(self.node(p.node).ip) if remote else None))
@@ -210,7 +279,7 @@ class CiliumLab(LabView):
                 TcAttachment("eth0", "ingress", "bpf_host", "from-netdev"),
                 TcAttachment("eth0", "egress", "bpf_host", "to-netdev"),
             ]
-        out += [TcAttachment(p.lxc, "ingress", "bpf_lxc", "from-container", endpoint=p.name) for p in self.pods_on(node)]
+        out += [TcAttachment(p.lxc, "ingress", "bpf_lxc", "from-container", endpoint=p.name) for p in self.endpoints_on(node)]
         return out
 
     @cached_property
@@ -250,21 +319,11 @@ def _identity_labels(decl: Declaration, namespace: str, labels: dict[str, str]) 
 
 
 
-def build(lab: Lab, router_ips: dict[str, IP4]) -> CiliumLab:
-    """Cilium's view of ``lab``: router IPs from the IPAM, the rest derived by hash."""
+def build(lab: Lab, router_ips: dict[str, IP4], health_ips: dict[str, IP4]) -> CiliumLab:
+    """Cilium's view of ``lab``: router and health IPs from the IPAM, the rest derived by hash."""
     decl = lab.decl
     values = decl.cni.values
     cluster = lab.name
-    nodes = [
-        CiliumNode(
-            **{f: getattr(n, f) for f in Node.__dataclass_fields__},
-            router_ip=router_ips[n.k8s_name],
-            host_mac=ids.local_mac(cluster, n.name, "cilium_host"),
-            net_mac=ids.local_mac(cluster, n.name, "cilium_net"),
-            vxlan_mac=ids.local_mac(cluster, n.name, "cilium_vxlan"),
-        )
-        for n in lab.nodes
-    ]
     identities: dict[tuple[tuple[str, str], ...], int] = {}
     taken_ids: set[int] = set()
     for key in sorted({_identity_labels(decl, p.namespace, p.label_dict) for p in lab.pods}):
@@ -283,6 +342,21 @@ def build(lab: Lab, router_ips: dict[str, IP4]) -> CiliumLab:
         )
         for p in lab.pods
     ]
+    # The health endpoint's ID is picked after the pods', so a pod keeps its ID.
+    nodes = [
+        CiliumNode(
+            **{f: getattr(n, f) for f in Node.__dataclass_fields__},
+            router_ip=router_ips[n.k8s_name],
+            host_mac=ids.local_mac(cluster, n.name, "cilium_host"),
+            net_mac=ids.local_mac(cluster, n.name, "cilium_net"),
+            vxlan_mac=ids.local_mac(cluster, n.name, "cilium_vxlan"),
+            health_ip=health_ips[n.k8s_name],
+            health_mac=ids.local_mac(cluster, n.name, HEALTH_DEV),
+            health_peer_mac=ids.local_mac(cluster, n.name, HEALTH_ENDPOINT, HEALTH_PEER),
+            health_lxc_id=ids.pick(ids.digest(cluster, n.name, HEALTH_ENDPOINT), 4095, endpoint_ids[n.name], offset=1),
+        )
+        for n in lab.nodes
+    ]
     pool = lab.pod_pool
     mode = CiliumMode(
         tunnel=values.tunnel,
@@ -292,6 +366,7 @@ def build(lab: Lab, router_ips: dict[str, IP4]) -> CiliumLab:
         kube_proxy=lab.kube_proxy,
         masquerade=("bpf" if values.bpf.masquerade else "iptables") if values.enableIPv4Masquerade else None,
         masquerade_exclusion=values.ipv4NativeRoutingCIDR or str(pool),
+        native_routing_cidr=values.ipv4NativeRoutingCIDR or None,
         node_port_enabled=values.nodePort.enabled,
     )
     return CiliumLab(lab, mode, identities, nodes, pods)

@@ -2,15 +2,19 @@
 
     KubeProxyReplacement:    Strict   [eth0 172.18.0.3 (Direct Routing)]
     Host Routing:            BPF
-    Masquerading:            BPF   [eth0]   10.0.0.0/8 [IPv4: Enabled, IPv6: Disabled]
+    Masquerading:            BPF   [eth0]   10.0.0.0/24 [IPv4: Enabled, IPv6: Disabled]
     IPAM:                    IPv4: 3/254 allocated from 10.0.0.0/24,
+
+(seed 000, Cilium 1.13.0-rc5; the IPAM line ends in ", ", its empty IPv6 part joined on.)
 
 Each line is a fact about the node, not an echo of the declaration: the load balancer is
 Strict only if its map is pinned and from-netdev sits on eth0; masquerading is BPF only if
 to-netdev on eth0 was compiled with ENABLE_MASQUERADE_IPV4 and the SNAT map is pinned
 (NodePort's SNAT uses the same map), IPTables only if Cilium's MASQUERADE
 rule is in the nat table; host routing is BPF only if the attached programs were compiled
-with ENABLE_HOST_ROUTING; IPAM counts the router IP and the endpoints in cilium_lxc.
+with ENABLE_HOST_ROUTING; IPAM counts the router IP and the endpoints in cilium_lxc (the
+pods and the health endpoint, as Cilium 1.13 counts them). Masquerading's exclusion is
+the one Cilium 1.13 prints: ipv4NativeRoutingCIDR, else the node's own pod CIDR.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def node_status(rl: RunningLab, node: str) -> dict[str, str]:
     # NodePort SNAT uses the same map: BPF masquerade is the to-netdev program built for it.
     bpf_masq = _compiled_with(records, "ENABLE_MASQUERADE_IPV4")
     if bpf_masq and SNAT_MAP in pins and _attached(filters, "eth0", "egress", "to-netdev"):
-        masq = f"BPF   [eth0]   {lab.mode.masquerade_exclusion} {IPV4_ONLY}"
+        masq = f"BPF   [eth0]   {lab.masquerade_exclusion(node)} {IPV4_ONLY}"
     elif any("cilium masquerade" in r and "MASQUERADE" in r for r in nat):
         masq = f"IPTables {IPV4_ONLY}"
     else:
@@ -72,14 +76,20 @@ def node_status(rl: RunningLab, node: str) -> dict[str, str]:
 
     lxc = rl.fact(node, MapEntries, map_name=maps.ENDPOINTS_MAP) or {}
     endpoints = [maps.EndpointEntry.unpack(k, v) for k, v in lxc.items()]
-    used = 1 + sum(1 for e in endpoints if not e.flags & maps.ENDPOINT_F_HOST)  # the router IP, then pods
-    size = n.pod_cidr.num_addresses - 2
+    # The router IP, then every endpoint: the pods and the health endpoint.
+    used = 1 + sum(1 for e in endpoints if not e.flags & maps.ENDPOINT_F_HOST)
     return {
         "KubeProxyReplacement": kpr,
         "Host Routing": routing,
         "Masquerading": masq,
-        "IPAM": f"IPv4: {used}/{size} allocated from {n.pod_cidr},",
+        "IPAM": ipam_line(used, n.pod_cidr),
     }
+
+
+def ipam_line(used: int, cidr) -> str:
+    """`IPv4: 3/254 allocated from 10.0.0.0/24, `: Cilium 1.13 joins the IPv4 and IPv6
+    parts with ", " and the IPv6 one is empty (pkg/ipam/allocator.go)."""
+    return f"IPv4: {used}/{cidr.num_addresses - 2} allocated from {cidr}, "
 
 
 def _kpr_line(lab, n) -> str:
@@ -96,7 +106,7 @@ def expected_status(lab, node: str) -> dict[str, str]:
     n = lab.node(node)
     kpr = _kpr_line(lab, n) if lab.mode.kpr else "Disabled"
     masq = {
-        "bpf": f"BPF   [eth0]   {lab.mode.masquerade_exclusion} {IPV4_ONLY}",
+        "bpf": f"BPF   [eth0]   {lab.masquerade_exclusion(node)} {IPV4_ONLY}",
         "iptables": f"IPTables {IPV4_ONLY}",
         None: "Disabled",
     }[lab.mode.masquerade]
@@ -104,7 +114,7 @@ def expected_status(lab, node: str) -> dict[str, str]:
         "KubeProxyReplacement": kpr,
         "Host Routing": "BPF" if lab.mode.host_routing == "bpf" else "Legacy",
         "Masquerading": masq,
-        "IPAM": f"IPv4: {1 + len(lab.pods_on(node))}/{n.pod_cidr.num_addresses - 2} allocated from {n.pod_cidr},",
+        "IPAM": ipam_line(lab.ipam_used(node), n.pod_cidr),
     }
 
 
