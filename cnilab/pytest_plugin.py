@@ -5,12 +5,16 @@ verify/common/ runs for every lab, verify/<cni>/ for the labs of that CNI (where
 is the plugin's view of the lab);
 tests that take `node` run once per node, `pod` once per pod (ids are the short names
 kind users know: control-plane, worker, worker2).
+
+Loading it also registers the `cnilab://` testinfra backend, so a user's own testinfra
+tests take `--hosts='cnilab://cilium_vxlan/*'` (cnilab/testinfra_backend.py).
 """
 
 from __future__ import annotations
 
 import pytest
 
+from . import testinfra_backend  # noqa: F401  (registers cnilab:// with testinfra)
 from .model import DeclarationError, load_lab
 from .verify import LabNotRunning, RunningLab, find_backend
 
