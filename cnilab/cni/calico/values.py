@@ -162,22 +162,11 @@ class CniCalico(StrictBlock):
     version: str = "v3.16.3"
     env: CalicoEnv = CalicoEnv()
     config: CalicoConfig = CalicoConfig()
-    resources: list[IPPool | BGPConfiguration | BGPPeer | CalicoNodeResource] = Field(default_factory=list)
+    # calicoctl's resources, told apart by kind (an error names the resource, not a union).
+    resources: list[Annotated[IPPool | BGPConfiguration | BGPPeer | CalicoNodeResource, Field(discriminator="kind")]] = Field(
+        default_factory=list
+    )
     blocks: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("resources", mode="before")
-    @classmethod
-    def _dispatch(cls, v: Any) -> Any:
-        # Pick the resource model by `kind`, so an error names the resource, not a union.
-        if not isinstance(v, list):
-            return v
-        out = []
-        for i, r in enumerate(v):
-            kind = r.get("kind") if isinstance(r, dict) else None
-            if kind not in RESOURCE_KINDS:
-                raise ValueError(f"[{i}]: kind {kind!r} is not a Calico resource the lab takes; use one of {', '.join(RESOURCE_KINDS)}")
-            out.append(RESOURCE_KINDS[kind].model_validate(r))
-        return out
 
     @field_validator("blocks")
     @classmethod
