@@ -97,3 +97,22 @@ def check_skips(lab, stdout: str, junit: Path) -> None:
     allowed = expected_skips(lab)
     unexpected = [(t, msg) for t, msg in skipped if t.split("::")[-1].split("[")[0] not in allowed]
     assert not unexpected, "verify skipped checks it should have run:\n" + "\n".join(f"  {t}: {msg}" for t, msg in unexpected)
+
+
+def break_and_heal(inv, node: str, command: str) -> None:
+    """Break a running lab with ``command`` in ``node``, then check that verify notices, that
+    `up` changes something, and that verify passes again."""
+    from cnilab.backends import get_backend
+    from cnilab.model import load_lab
+
+    lab = load_lab(inv.with_suffix(".yaml"))
+    backend = get_backend(lab.decl.backend)
+    p = subprocess.run(backend.exec_argv(lab.name, node, command), capture_output=True, text=True)
+    assert p.returncode == 0, f"could not break the lab with {command!r}: {p.stderr}"
+    broken = verify(inv.with_suffix(".yaml"))
+    assert broken.returncode != 0, f"verify did not notice: {command}"
+    up = pyinfra(inv, "up.py")
+    assert up.returncode == 0, dump(up)
+    assert totals(up.stdout + up.stderr)["changed"] > 0
+    healed = verify(inv.with_suffix(".yaml"))
+    assert healed.returncode == 0, f"after up, verify still fails:\n{healed.stdout[-5000:]}"

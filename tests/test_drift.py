@@ -12,7 +12,7 @@ import pytest
 
 from cnilab.backends import get_backend
 from cnilab.model import load_lab
-from labs import docker_available, dump, leftovers, private_lab, pyinfra, totals, verify
+from labs import break_and_heal, docker_available, dump, leftovers, private_lab, pyinfra, verify
 
 W = "worker"  # the node each case breaks
 
@@ -45,24 +45,9 @@ def netns_lab(tmp_path_factory):
     assert leftovers("cnilab-t-drift") == {}
 
 
-def _break_and_heal(inv, command: str):
-    lab = load_lab(inv.with_suffix(".yaml"))
-    node = f"{lab.name}-{W}"
-    backend = get_backend(lab.decl.backend)
-    p = subprocess.run(backend.exec_argv(lab.name, node, command), capture_output=True, text=True)
-    assert p.returncode == 0, f"could not break the lab with {command!r}: {p.stderr}"
-    broken = verify(inv.with_suffix(".yaml"))
-    assert broken.returncode != 0, f"verify did not notice: {command}"
-    up = pyinfra(inv, "up.py")
-    assert up.returncode == 0, dump(up)
-    assert totals(up.stdout + up.stderr)["changed"] > 0
-    healed = verify(inv.with_suffix(".yaml"))
-    assert healed.returncode == 0, f"after up, verify still fails:\n{healed.stdout[-5000:]}"
-
-
 @pytest.mark.parametrize("command", list(BREAKS.values()), ids=list(BREAKS))
 def test_up_heals(netns_lab, command):
-    _break_and_heal(netns_lab, command)
+    break_and_heal(netns_lab, f"{load_lab(netns_lab.with_suffix('.yaml')).name}-{W}", command)
 
 
 def test_up_heals_a_removed_node_namespace(netns_lab):

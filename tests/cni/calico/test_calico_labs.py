@@ -16,7 +16,7 @@ import pytest
 from cnilab.backends import get_backend
 from cnilab.cni.calico.plan import BIRD_PIDFILE
 from cnilab.model import load_lab
-from labs import docker_available, dump, leftovers, private_lab, pyinfra, round_trip, totals, verify
+from labs import break_and_heal, docker_available, dump, leftovers, private_lab, pyinfra, round_trip
 
 OTHER_BACKEND = {"calico_ipip": "netns", "calico_bgp": "netns", "calico_vxlan": "netns", "calico_rr": "docker"}
 
@@ -53,10 +53,6 @@ def ipip_lab(tmp_path_factory):
     assert leftovers(CLUSTER) == {}
 
 
-def _in_node(lab, command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(get_backend("netns").exec_argv(lab.name, NODE, command), capture_output=True, text=True)
-
-
 # BIRD removes its pid file as it exits: wait on the PID read before, until it is gone or a zombie.
 KILL_BIRD = (
     f"p=$(cat {BIRD_PIDFILE}) && kill $p && for i in $(seq 100); do "
@@ -73,16 +69,7 @@ BREAKS = {
 
 @pytest.mark.parametrize("command", list(BREAKS.values()), ids=list(BREAKS))
 def test_up_heals(ipip_lab, command):
-    lab = load_lab(ipip_lab.with_suffix(".yaml"))
-    p = _in_node(lab, command)
-    assert p.returncode == 0, f"could not break the lab with {command!r}: {p.stderr}"
-    broken = verify(ipip_lab.with_suffix(".yaml"))
-    assert broken.returncode != 0, f"verify did not notice: {command}"
-    up = pyinfra(ipip_lab, "up.py")
-    assert up.returncode == 0, dump(up)
-    assert totals(up.stdout + up.stderr)["changed"] > 0
-    healed = verify(ipip_lab.with_suffix(".yaml"))
-    assert healed.returncode == 0, f"after up, verify still fails:\n{healed.stdout[-5000:]}"
+    break_and_heal(ipip_lab, NODE, command)
 
 
 def test_down_stops_bird(tmp_path):
