@@ -26,7 +26,7 @@ def _capture(running_lab, src, dst) -> list:
     """The echo request and reply on the destination node's eth0: any IPv4 but BGP (the
     filter must not assume the encapsulation it is there to check)."""
     cmd = (
-        "f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 2 -w $f/cap.pcap "
+        "f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 4 -w $f/cap.pcap "
         "'ip and not (tcp port 179)' 2>$f/err & pid=$!; "
         "for i in $(seq 100); do grep -q listening $f/err && break; sleep 0.05; done; "
         "wait $pid; base64 -w0 $f/cap.pcap; rm -rf $f"
@@ -36,7 +36,8 @@ def _capture(running_lab, src, dst) -> list:
     result = {}
     t = threading.Thread(target=lambda: result.update(out=host.run(cmd)))
     t.start()
-    # Ping until the capture has its two frames: the first pings may precede tcpdump's start.
+    # Ping until the capture has four frames (two exchanges): the first pings may precede
+    # tcpdump's start, and a capture may begin between a request and its reply.
     deadline = time.monotonic() + 12
     while t.is_alive() and time.monotonic() < deadline:
         running_lab.host(src.node).run("ip netns exec %s ping -c1 -W1 %s", src.name, str(dst.ip))
@@ -45,8 +46,12 @@ def _capture(running_lab, src, dst) -> list:
     out = result["out"]
     assert out.rc == 0, f"capture on {dst.node} failed: {out.stderr}"
     frames = list(PcapReader(io.BytesIO(base64.b64decode(out.stdout))))
-    assert len(frames) == 2, f"expected an echo request and its reply on {dst.node} eth0, got {len(frames)} frames"
-    return frames
+    # The first frame from the source's side, and the one after it.
+    outer_src = str((running_lab.lab.node(src.node).ip) if running_lab.lab.mode.tunnel else src.ip)
+    first = next((i for i, f in enumerate(frames) if f.haslayer(IP) and f[IP].src == outer_src), None)
+    pair = frames[first : first + 2] if first is not None else []
+    assert len(pair) == 2, f"expected an echo request from {outer_src} and its reply on {dst.node} eth0, got {[f.summary() for f in frames]}"
+    return pair
 
 
 def test_what_crosses_the_underlay(running_lab, lab):
