@@ -3,7 +3,9 @@
     cnilab validate FILE...          check declarations, touch nothing
     cnilab render LAB [-o DIR]       kind spec, Helm values, workloads, install.sh
     cnilab up LAB [--backend B]      = pyinfra -y inventories/LAB.py deploys/up.py [--data backend=B]
+    cnilab up|down --kind LAB        a real kind + Cilium cluster (needs kind, helm, kubectl)
     cnilab verify LAB [PYTEST ARGS]  = pytest verify/ --lab LAB
+    cnilab verify LAB --json         the same, its results as one JSON document on stdout
     cnilab down LAB [--backend B]    = pyinfra -y inventories/LAB.py deploys/down.py
                                      (LAB may be a cluster name once its declaration is gone)
     cnilab labs                      the labs on this machine, found by name
@@ -69,6 +71,13 @@ def cmd_down(a) -> int:
         print(f"lab {a.lab}: removed {len(removed)} objects (found by name; its declaration is gone)")
         return 0
     return _pyinfra(a.lab, "down.py", a.backend)
+
+
+def _kind(verb: str, a) -> int:
+    """`cnilab up|down --kind LAB`: a real kind cluster; one line and exit 2 without the tools."""
+    from .kube.tools import run
+
+    return run(verb, a.lab)
 
 
 def cmd_labs(a) -> int:
@@ -237,6 +246,26 @@ def cmd_identity(a) -> int:
     return 0
 
 
+def cmd_verify(a) -> int:
+    """pytest verify/ --lab LAB; with --json, pytest's own output goes to stderr and stdout
+    gets one JSON document (lab, backend, counts, each check's outcome and message) written
+    by cnilab's pytest plugin (--cnilab-json). The exit code is pytest's."""
+    pytest_args = list(a.pytest_args)
+    as_json = a.json or "--json" in pytest_args
+    pytest_args = [x for x in pytest_args if x != "--json"]
+    argv = [sys.executable, "-m", "pytest", str(REPO_ROOT / "verify"), "--lab", a.lab, *pytest_args]
+    if not as_json:
+        return subprocess.call(argv, cwd=REPO_ROOT)
+    with tempfile.TemporaryDirectory(prefix="cnilab-verify-") as tmp:
+        out = Path(tmp) / "results.json"
+        rc = subprocess.call([*argv, "--cnilab-json", str(out)], cwd=REPO_ROOT, stdout=sys.stderr.fileno())
+        if not out.exists():
+            print(f"cnilab verify: pytest wrote no results (exit {rc})", file=sys.stderr)
+            return rc or 1
+        sys.stdout.write(out.read_text())
+    return rc
+
+
 def cmd_bench(a) -> int:
     # The benchmarks are tools of the source checkout, not of the library.
     if not (REPO_ROOT / "bench" / "__main__.py").is_file():
@@ -261,17 +290,17 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=f"pyinfra deploys/{deploy}")
         p.add_argument("lab")
         p.add_argument("--backend", choices=["docker", "netns"])
-        p.set_defaults(func=cmd_down if name == "down" else lambda a, d=deploy: _pyinfra(a.lab, d, a.backend))
+        p.add_argument("--kind", action="store_true",
+                       help="a real kind + Cilium cluster with kind, helm and kubectl (cnilab.kube.tools)")
+        lab_func = cmd_down if name == "down" else lambda a, d=deploy: _pyinfra(a.lab, d, a.backend)
+        p.set_defaults(func=lambda a, n=name, f=lab_func: _kind(n, a) if a.kind else f(a))
     p = sub.add_parser("labs", help="the labs on this machine, found by name (no declaration needed)")
     p.set_defaults(func=cmd_labs)
-    p = sub.add_parser("verify", help="pytest verify/ --lab LAB")
+    p = sub.add_parser("verify", help="pytest verify/ --lab LAB (--json: one JSON document of the results)")
     p.add_argument("lab")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON document (pytest's output to stderr)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    p.set_defaults(
-        func=lambda a: subprocess.call(
-            [sys.executable, "-m", "pytest", str(REPO_ROOT / "verify"), "--lab", a.lab, *a.pytest_args], cwd=REPO_ROOT
-        )
-    )
+    p.set_defaults(func=cmd_verify)
     p = sub.add_parser("status", help="which backend runs the lab, its nodes and pods")
     p.add_argument("lab")
     p.set_defaults(func=cmd_status)

@@ -8,9 +8,17 @@ kind users know: control-plane, worker, worker2).
 
 Loading it also registers the `cnilab://` testinfra backend, so a user's own testinfra
 tests take `--hosts='cnilab://cilium_vxlan/*'` (cnilab/testinfra_backend.py).
+
+With --lab, a run ends with one summary line, as `cilium connectivity test` does
+(`cnilab verify: lab cilium_vxlan (cilium, netns): 3 nodes, 3 pods, 108 checks: 107
+passed, 1 skipped, no failures`; else `..., 1 failed`), then one line per failed check; `--cnilab-json FILE` writes
+the same as one JSON document (what `cnilab verify LAB --json` prints).
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +30,10 @@ from .verify import LabNotRunning, RunningLab, find_backend
 def pytest_addoption(parser):
     group = parser.getgroup("cnilab")
     group.addoption("--lab", action="store", default=None, help="lab declaration to verify (name or path)")
+    group.addoption(
+        "--cnilab-json", action="store", default=None, metavar="FILE",
+        help="with --lab: write the run's results (lab, backend, counts, each check) to FILE as JSON",
+    )  # fmt: skip
 
 
 def lab_from_config(config):
@@ -73,8 +85,121 @@ def lab(request):
 
 
 @pytest.fixture(scope="session")
-def running_lab(lab) -> RunningLab:
+def running_lab(request, lab) -> RunningLab:
+    results = request.config.stash.get(_RESULTS, None)
     try:
-        return RunningLab(lab, find_backend(lab))
+        backend = find_backend(lab)
     except LabNotRunning as e:
+        if results is not None:
+            results.aborted = str(e)
         pytest.exit(str(e), returncode=2)
+    if results is not None:
+        results.backend = backend.name
+    return RunningLab(lab, backend)
+
+
+# The results of a verify run: one outcome per check, for the closing summary and --cnilab-json.
+
+
+def _one_line(report) -> str:
+    """A failed or skipped check's message on one line: the assertion's first line."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # The check's own message, its lines joined (pytest's `assert ...` explanation dropped).
+    for i, line in enumerate(lines[1:], 1):
+        if line.startswith("assert "):
+            lines = lines[:i]
+            break
+    return " ".join(lines).removeprefix("AssertionError: ")
+
+
+class VerifyResults:
+    """Each check's outcome (passed, skipped, failed), its phase's failure counted once."""
+
+    def __init__(self, config):
+        self.config = config
+        self.lab = lab_from_config(config)
+        self.backend: str | None = None
+        self.aborted: str | None = None
+        self.checks: dict[str, dict] = {}
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report):
+        check = self.checks.setdefault(report.nodeid, {"check": report.nodeid, "outcome": "passed"})
+        if check["outcome"] == "failed":
+            return  # a teardown error after a failed call: the first failure stands
+        if report.failed:
+            check["outcome"] = "failed"
+            check["message"] = _one_line(report) if report.when == "call" else f"error in {report.when}: {_one_line(report)}"
+        elif report.skipped and check["outcome"] != "failed":
+            check["outcome"] = "skipped"
+            check["message"] = _one_line(report)
+
+    def counts(self) -> dict[str, int]:
+        outcomes = [c["outcome"] for c in self.checks.values()]
+        return {"checks": len(outcomes), **{k: outcomes.count(k) for k in ("passed", "skipped", "failed")}}
+
+    def name(self) -> str:
+        return self.lab.decl_name
+
+    def document(self, exitstatus: int) -> dict:
+        lab = self.lab
+        doc = {
+            "lab": self.name(),
+            "cluster": lab.name,
+            "cni": lab.plugin.name,
+            "backend": self.backend,
+            "nodes": len(lab.nodes),
+            "pods": len(lab.pods),
+            **self.counts(),
+            "exitstatus": int(exitstatus),
+            "results": list(self.checks.values()),
+        }
+        if self.aborted:
+            doc["aborted"] = self.aborted
+        return doc
+
+    def lines(self) -> list[str]:
+        c, lab = self.counts(), self.lab
+        head = (
+            f"cnilab verify: lab {self.name()} ({lab.plugin.name}, {self.backend or 'not running'}): "
+            f"{len(lab.nodes)} nodes, {len(lab.pods)} pods, {c['checks']} checks: "
+            f"{c['passed']} passed, {c['skipped']} skipped, " + (f"{c['failed']} failed" if c["failed"] else "no failures")
+        )
+        out = [head]
+        for check in self.checks.values():
+            if check["outcome"] == "failed":
+                message = check.get("message", "")
+                message = message if len(message) <= 300 else message[:297] + "..."
+                out.append(f"  FAILED {check['check']}: {message}")
+        return out
+
+
+_RESULTS = pytest.StashKey[VerifyResults]()
+
+
+def pytest_configure(config):
+    if config.getoption("--lab", None) and lab_from_config(config) is not None:
+        results = VerifyResults(config)
+        config.stash[_RESULTS] = results
+        config.pluginmanager.register(results, "cnilab-verify-results")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    results = config.stash.get(_RESULTS, None)
+    if results is None or results.aborted:
+        return  # a lab that is not running: pytest.exit's own line says so, once
+    terminalreporter.write_sep("=", "cnilab verify")
+    for line in results.lines():
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    results = session.config.stash.get(_RESULTS, None)
+    target = session.config.getoption("--cnilab-json", None)
+    if results is None or not target:
+        return
+    Path(target).write_text(json.dumps(results.document(exitstatus), indent=2) + "\n")

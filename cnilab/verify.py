@@ -1,5 +1,6 @@
-"""Reading a running lab for the verify suites: testinfra hosts for its nodes and pods,
-and the pyinfra facts' own parsers applied to what those hosts print.
+"""Reading a running lab for the verify suites: testinfra hosts for its nodes and pods.
+(The suites parse what those hosts print with readers of their own, never with the
+deploy's pyinfra facts; `RunningLab.fact` is what `cnilab status`'s node_status reads with.)
 
 A lab is found by its declaration's name; which backend runs it is found on the machine
 (namespace nodes, or containers labelled with the lab), so `pytest verify/ --lab X`
@@ -51,7 +52,8 @@ class RunningLab:
         return host
 
     def fact(self, node: str, fact_cls, **kwargs):
-        """Run a pyinfra fact's command in the node and parse it with the fact's own parser."""
+        """Run a pyinfra fact's command in the node and parse it with the fact's own parser.
+        For cnilab's own tools (cnilab/cni/cilium/status.py); the verify suites do not use it."""
         fact = fact_cls()
         out = self.host(node).run(fact.command(**kwargs))
         if out.rc != 0:

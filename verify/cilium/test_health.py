@@ -4,37 +4,37 @@ namespace of its own with the health IP and a pod's routes, counted by IPAM, in 
 endpoint map and the ipcache (reserved:health), and reachable from the other nodes' health
 endpoints through the datapath (what `Cluster health: 3/3 reachable` probes, ICMP part)."""
 
+import readers
+
 from cnilab.cni.cilium import identity, maps
-from cnilab.cni.cilium.health import HealthNetwork
 from cnilab.cni.cilium.listing import LISTS
 from cnilab.cni.cilium.plan import HEALTH_DEV, HEALTH_NETNS_PATH, HEALTH_PEER
 from cnilab.cni.cilium.status import node_status
-from cnilab.facts.bpf import MapEntries
-from cnilab.facts.ip import Links
 from cnilab.pytest_plugin import lab_from_config
 
 
 def test_lxc_health_on_the_node(running_lab, lab, node):
     me = lab.node(node)
-    link = running_lab.fact(node, Links).get(HEALTH_DEV)
+    link = readers.links(running_lab.host(node)).get(HEALTH_DEV)
     assert link is not None, f"{node}: no {HEALTH_DEV}"
     got = {k: link[k] for k in ("kind", "mac", "up", "mtu")}
     want = {"kind": "veth", "mac": me.health_mac, "up": True, "mtu": 1500}
     assert got == want, f"{node} {HEALTH_DEV}: expected {want}, got {got}"
     # As seed 000's `ip a` prints it: a peer in a namespace the node has no name for.
-    line = running_lab.host(node).run(f"ip -o link show {HEALTH_DEV}").stdout
+    line = running_lab.host(node).run("ip -o link show %s", HEALTH_DEV).stdout
     assert f"{HEALTH_DEV}@if" in line and "link-netnsid" in line and "link-netns " not in line, line
 
 
 def test_health_namespace(running_lab, lab, node):
     me = lab.node(node)
-    have = running_lab.fact(node, HealthNetwork, path=HEALTH_NETNS_PATH)
-    assert have["netns"], f"{node}: no health namespace at {HEALTH_NETNS_PATH}"
-    inside = have["inside"]
-    peer = inside["links"].get(HEALTH_PEER)
+    host = running_lab.host(node)
+    bound = host.file(HEALTH_NETNS_PATH).exists and host.run("nsenter --net=%s true", HEALTH_NETNS_PATH).rc == 0
+    assert bound, f"{node}: no health namespace at {HEALTH_NETNS_PATH}"
+    links = readers.links(host, path=HEALTH_NETNS_PATH)
+    peer = links.get(HEALTH_PEER)
     assert peer is not None and (peer["mac"], peer["up"]) == (me.health_peer_mac, True), f"{node} health {HEALTH_PEER}: {peer}"
-    assert inside["links"].get("lo", {}).get("up"), f"{node}: lo is down in the health namespace"
-    addrs = inside["addresses"].get(HEALTH_PEER)
+    assert links.get("lo", {}).get("up"), f"{node}: lo is down in the health namespace"
+    addrs = readers.addresses(host, path=HEALTH_NETNS_PATH).get(HEALTH_PEER)
     assert addrs == [{"local": str(me.health_ip), "prefixlen": 32, "scope": "global"}], f"{node} health addresses: {addrs}"
     want = sorted(r.line() for r in lab.health_routes(node))
     got = sorted(
@@ -49,19 +49,19 @@ def test_health_namespace(running_lab, lab, node):
                 *(["mtu", str(r["mtu"])] if r["mtu"] else []),
             ]
         )
-        for r in inside["routes"]
+        for r in readers.routes(host, path=HEALTH_NETNS_PATH)
     )
     assert got == want, f"{node} health routes: expected {want}, got {got}"
 
 
 def test_health_endpoint_in_the_endpoint_map(running_lab, lab, node):
     me = lab.node(node)
-    raw = running_lab.fact(node, MapEntries, map_name=maps.ENDPOINTS_MAP)
+    raw = readers.map_entries(running_lab.host(node), maps.ENDPOINTS_MAP)
     assert raw is not None, f"{node}: {maps.ENDPOINTS_MAP} is not pinned"
     entries = {e.ip: e for e in (maps.EndpointEntry.unpack(k, v) for k, v in raw.items())}
     e = entries.get(str(me.health_ip))
     assert e is not None, f"{node}: no cilium_lxc entry for the health IP {me.health_ip}"
-    link = running_lab.fact(node, Links).get(HEALTH_DEV)
+    link = readers.links(running_lab.host(node)).get(HEALTH_DEV)
     assert link is not None, f"{node}: no {HEALTH_DEV}"
     ifindex = link["ifindex"]
     assert (e.lxc_id, e.ifindex, e.flags, e.mac, e.node_mac) == (
@@ -70,7 +70,7 @@ def test_health_endpoint_in_the_endpoint_map(running_lab, lab, node):
 
 
 def test_every_health_ip_in_the_ipcache_as_reserved_health(running_lab, lab, node):
-    raw = running_lab.fact(node, MapEntries, map_name=maps.IPCACHE_MAP)
+    raw = readers.map_entries(running_lab.host(node), maps.IPCACHE_MAP)
     assert raw is not None, f"{node}: {maps.IPCACHE_MAP} is not pinned"
     got = {e.prefix: e for e in (maps.IpcacheEntry.unpack(k, v) for k, v in raw.items())}
     for n in lab.nodes:
@@ -94,11 +94,11 @@ def test_endpoint_list_as_cilium_1_13_prints_it(running_lab, lab, node):
     # endpoint on its lxc_health.
     me = lab.node(node)
     names, fmt = LISTS["endpoint"]
-    out = running_lab.host(node).run(f"bpftool -j map dump pinned {maps.PIN_DIR}/{names[0]}")
+    out = running_lab.host(node).run("bpftool -j map dump pinned %s", f"{maps.PIN_DIR}/{names[0]}")
     assert out.rc == 0, f"{node}: {out.stderr}"
     text = fmt([out.stdout])
     assert "sec_id=" not in text, text
-    link = running_lab.fact(node, Links).get(HEALTH_DEV)
+    link = readers.links(running_lab.host(node)).get(HEALTH_DEV)
     assert link is not None, f"{node}: no {HEALTH_DEV}"
     ifindex = link["ifindex"]
     row = f"{me.health_ip}:0"
@@ -118,14 +118,14 @@ def pytest_generate_tests(metafunc):
 def test_health_endpoints_reach_each_other(running_lab, lab, health_pair):
     src, dst = health_pair
     target = lab.node(dst).health_ip
-    out = running_lab.host(src).run(f"nsenter --net={HEALTH_NETNS_PATH} ping -c1 -W2 {target}")
+    out = running_lab.host(src).run("nsenter --net=%s ping -c1 -W2 %s", HEALTH_NETNS_PATH, str(target))
     assert out.rc == 0, f"ping {target} ({dst}'s health endpoint) from {src}'s failed:\n{out.stdout}{out.stderr}"
 
 
 def test_identity_list_names_every_live_identity(running_lab, lab, node):
     # `cnilab identity list` comes from the model: every identity the node's ipcache holds
     # must be in it, the health endpoints' as reserved:health.
-    raw = running_lab.fact(node, MapEntries, map_name=maps.IPCACHE_MAP)
+    raw = readers.map_entries(running_lab.host(node), maps.IPCACHE_MAP)
     assert raw is not None, f"{node}: {maps.IPCACHE_MAP} is not pinned"
     live = {maps.IpcacheEntry.unpack(k, v).identity for k, v in raw.items()}
     listed = lab.identity_labels()

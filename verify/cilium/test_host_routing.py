@@ -24,7 +24,7 @@ def test_pod_traffic_climbs_the_stack_only_with_legacy_host_routing(running_lab,
     src, dst = pair
     host = running_lab.host(src.node)
     before = _forwarded(host)
-    ping = host.run(f"ip netns exec {src.name} ping -c{PINGS} -i0.05 -W2 {dst.ip}")
+    ping = host.run("ip netns exec %s ping -c%s -i0.05 -W2 %s", src.name, str(PINGS), str(dst.ip))
     assert ping.rc == 0, f"{src.name} -> {dst.ip}: {ping.stdout}"
     moved = _forwarded(host) - before
     if lab.mode.host_routing == "bpf":

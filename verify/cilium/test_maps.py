@@ -1,12 +1,12 @@
 """The pinned maps: tunnel map, endpoint map, ipcache (seed 000: `cilium bpf tunnel list`)."""
 
+import readers
+
 from cnilab.cni.cilium import maps
-from cnilab.facts.bpf import MapEntries
-from cnilab.facts.ip import Links
 
 
 def _entries(running_lab, node, name, cls):
-    raw = running_lab.fact(node, MapEntries, map_name=name)
+    raw = readers.map_entries(running_lab.host(node), name)
     assert raw is not None, f"{node}: {maps.PIN_DIR}/{name} is not pinned"
     return {cls.unpack(k, v) for k, v in raw.items()}
 
@@ -27,7 +27,7 @@ def test_tunnel_map_never_holds_the_node_itself(running_lab, lab, node):
 
 
 def test_endpoint_map(running_lab, lab, node):
-    links = running_lab.fact(node, Links)
+    links = readers.links(running_lab.host(node))
     missing = sorted(e.lxc for e in lab.endpoint_entries(node) if e.lxc and e.lxc not in links)
     assert not missing, f"{node}: no {', '.join(missing)} for the endpoints behind them"
     want = {e.entry(links[e.lxc]["ifindex"] if e.lxc else 0) for e in lab.endpoint_entries(node)}

@@ -10,17 +10,18 @@ import re
 
 import pytest
 
-from cnilab.facts.bpf import PinnedMaps
-from cnilab.facts.iptables import Table
+import readers
+
+from cnilab.cni.cilium.maps import PIN_DIR
 
 SNAT_MAP = "cilium_snat_v4_external"
 
 
 def _to_world(running_lab, lab, pod):
     p = lab.pod(pod)
-    if lab.mode.masquerade == "bpf" and SNAT_MAP not in running_lab.fact(p.node, PinnedMaps):
+    if lab.mode.masquerade == "bpf" and SNAT_MAP not in readers.pinned_maps(running_lab.host(p.node)):
         pytest.skip(f"BPF masquerade is asked for but not deployed on this lab ({SNAT_MAP} is not pinned)")
-    out = running_lab.host(p.node).run(f"ip netns exec {pod} curl -s -m3 http://{lab.world.ip}/")
+    out = running_lab.host(p.node).run("ip netns exec %s curl -s -m3 %s", pod, f"http://{lab.world.ip}/")
     return p, out
 
 
@@ -37,13 +38,13 @@ def test_the_nat_is_where_the_mode_puts_it(running_lab, lab, pod):
         pytest.skip("masquerade disabled")
     p, out = _to_world(running_lab, lab, pod)
     node_ip = str(lab.node(p.node).ip)
-    masq_rules = [r for r in running_lab.fact(p.node, Table, table="nat")["rules"] if "cilium masquerade" in r]
+    masq_rules = [r for r in running_lab.host(p.node).iptables.rules("nat") if "cilium masquerade" in r]
     if lab.mode.masquerade == "iptables":
         assert masq_rules, f"{p.node}: iptables masquerade but no CILIUM_POST_nat MASQUERADE rule"
-        ct = running_lab.host(p.node).run(f"grep 'src={p.ip} dst={lab.world.ip} ' /proc/net/nf_conntrack").stdout
+        ct = running_lab.host(p.node).run("grep %s /proc/net/nf_conntrack", f"src={p.ip} dst={lab.world.ip} ").stdout
         # the reply direction of a masqueraded flow comes back to the node, not the pod
         assert re.search(rf"src={lab.world.ip} dst={node_ip} ", ct), f"{p.node} conntrack has no NAT of {p.ip} -> {lab.world.ip}:\n{ct}"
     else:
         assert not masq_rules, f"{p.node}: BPF masquerade, yet iptables masquerades: {masq_rules}"
-        dump = running_lab.host(p.node).run(f"bpftool -j map dump pinned /sys/fs/bpf/tc/globals/{SNAT_MAP}")
+        dump = running_lab.host(p.node).run("bpftool -j map dump pinned %s", f"{PIN_DIR}/{SNAT_MAP}")
         assert dump.rc == 0 and dump.stdout.strip() not in ("", "[]"), f"{p.node}: {SNAT_MAP} holds no NAT entry"

@@ -1,6 +1,7 @@
 """Node and pod routes, line for line as Cilium installs them (seed 000: `ip r s`)."""
 
-from cnilab.facts.ip import Routes
+import readers
+
 from cnilab.model.lab import Route
 
 
@@ -16,18 +17,18 @@ def test_node_routes(running_lab, lab, node):
     wanted = lab.node_routes(node) + lab.world_routes()
     want = {r.line() for r in wanted}
     devs = {r.dev for r in wanted}
-    got = _lines(running_lab.fact(node, Routes), devs)
+    got = _lines(readers.routes(running_lab.host(node)), devs)
     assert got == want, f"{node}:\n missing: {sorted(want - got)}\n unexpected: {sorted(got - want)}"
 
 
 def test_pod_routes(running_lab, lab, pod):
     p = lab.pod(pod)
     want = {r.line() for r in lab.pod_routes(pod)}
-    got = _lines(running_lab.fact(p.node, Routes, netns=pod), {"eth0"})
+    got = _lines(readers.routes(running_lab.host(p.node), netns=pod), {"eth0"})
     assert got == want, f"pod {pod}:\n missing: {sorted(want - got)}\n unexpected: {sorted(got - want)}"
 
 
 def test_nodes_have_no_route_out_of_the_lab(running_lab, lab, node):
-    routes = running_lab.fact(node, Routes)
+    routes = readers.routes(running_lab.host(node))
     default = [r for r in routes if r["dst"] == "default"]
     assert not default, f"{node} has a default route out of the lab: {default}"

@@ -3,12 +3,13 @@ say what the declared mode says: kube-proxy replacement, host routing, masquerad
 
 import pytest
 
-from cnilab.facts.bpf import PinnedMaps
+import readers
+
 from cnilab.cni.cilium.status import LB_MAP, SNAT_MAP, expected_status, format_status, node_status
 
 
 def test_status_names_the_mode(running_lab, lab, node):
-    pins = running_lab.fact(node, PinnedMaps)
+    pins = readers.pinned_maps(running_lab.host(node))
     missing = []
     if lab.mode.kpr and LB_MAP not in pins:
         missing.append(f"the BPF load balancer ({LB_MAP} is not pinned)")

@@ -1,10 +1,10 @@
 """Which BPF program sits on which tc hook (seed 000: `tc filter show dev cilium_vxlan egress`)."""
 
-from cnilab.facts.tc import BpfFilters
+import readers
 
 
 def test_programs_on_their_hooks(running_lab, lab, node):
-    filters = running_lab.fact(node, BpfFilters)
+    filters = readers.bpf_filters(running_lab.host(node))
     problems = []
     for hook in lab.tc_attachments(node):
         got = filters.get((hook.dev, hook.direction), [])
@@ -18,5 +18,5 @@ def test_programs_on_their_hooks(running_lab, lab, node):
 
 def test_no_other_bpf_filters(running_lab, lab, node):
     wanted = {(h.dev, h.direction) for h in lab.tc_attachments(node)}
-    stray = {k: [f["name"] for f in v] for k, v in running_lab.fact(node, BpfFilters).items() if v and k not in wanted}
+    stray = {k: [f["name"] for f in v] for k, v in readers.bpf_filters(running_lab.host(node)).items() if v and k not in wanted}
     assert not stray, f"{node}: BPF filters the lab did not ask for: {stray}"
