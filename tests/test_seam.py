@@ -137,6 +137,12 @@ def test_dry_and_noop_runs_on_a_running_lab_build_and_write_nothing(tmp_path, mo
             assert p.returncode == 0, p.stderr[-2000:]
             assert not cache.exists(), (extra, sorted(str(p) for p in cache.rglob("*")))
         assert drive.totals(p.stdout + p.stderr)["changed"] == 0, p.stderr[-1500:]
+        # cnilab status reads what the nodes run from the nodes, not this machine's cache.
+        st = subprocess.run([sys.executable, "-m", "cnilab.cli", "status", str(inv.with_suffix(".yaml"))],
+                            capture_output=True, text=True, cwd=REPO_ROOT)  # fmt: skip
+        assert st.returncode == 0, st.stderr
+        assert st.stdout.count("Host Routing:            BPF") == 2, st.stdout
+        assert not cache.exists()
     finally:
         monkeypatch.delenv("CNILAB_CACHE", raising=False)
         down = drive.pyinfra(inv, "down.py")

@@ -71,7 +71,12 @@ class _Archive(io.RawIOBase):
             buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w") as tar:
                 for p in self.objects:
-                    tar.add(str(p.build()), arcname=f"{p.digest}/{p.object_name}")
+                    obj = p.build()
+                    tar.add(str(obj), arcname=f"{p.digest}/{p.object_name}")
+                    # The headers it was built from go with it: what a node runs can be read
+                    # on the node (cilium status' "compiled with"), not in this machine's cache.
+                    for header in sorted(obj.parent.glob("*.h")):
+                        tar.add(str(header), arcname=f"{p.digest}/{header.name}")
             buf.seek(0)
             self.data = buf
         return self.data

@@ -12,17 +12,15 @@ Strict only if its map is pinned and from-netdev sits on eth0; masquerading is B
 to-netdev on eth0 was compiled with ENABLE_MASQUERADE_IPV4 and the SNAT map is pinned
 (NodePort's SNAT uses the same map), IPTables only if Cilium's MASQUERADE
 rule is in the nat table; host routing is BPF only if the attached programs were compiled
-with ENABLE_HOST_ROUTING; IPAM counts the router IP and the endpoints in cilium_lxc (the
+with ENABLE_HOST_ROUTING (read from the header shipped to the node with the object); IPAM counts the router IP and the endpoints in cilium_lxc (the
 pods and the health endpoint, as Cilium 1.13 counts them). Masquerading's exclusion is
 the one Cilium 1.13 prints: ipv4NativeRoutingCIDR, else the node's own pod CIDR.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import maps
-from ...bpf.compile import cache_root
+from ...layout import NODE_OBJECT_DIR
 from ...facts.bpf import MapEntries, PinnedMaps
 from ...facts.iptables import Table
 from ...facts.tc import AttachRecords, BpfFilters
@@ -37,15 +35,16 @@ def _attached(filters: dict, dev: str, direction: str, section: str) -> bool:
     return any(f["name"] and f["name"].endswith(f"[{section}]") for f in filters.get((dev, direction), []))
 
 
-def _compiled_with(records: dict, macro: str) -> bool | None:
-    """Whether the object on cilium_host egress was built with `macro` (None: not in the cache)."""
+def _compiled_with(host, records: dict, macro: str) -> bool | None:
+    """Whether the object attached on cilium_host egress was built with `macro`, read from the
+    header shipped with it to the node (None: no such object there)."""
     rec = records.get(("cilium_host", "egress"))
     if not rec:
         return None
-    header = cache_root() / rec["hash"] / "node_config.h"
-    if not header.exists():
+    out = host.run("cat %s", f"{NODE_OBJECT_DIR}/{rec['hash']}/node_config.h")
+    if out.rc != 0:
         return None
-    return f"#define {macro}" in Path(header).read_text()
+    return f"#define {macro}" in out.stdout
 
 
 def node_status(rl: RunningLab, node: str) -> dict[str, str]:
@@ -63,10 +62,11 @@ def node_status(rl: RunningLab, node: str) -> dict[str, str]:
         kpr = "Disabled"
 
     records = rl.fact(node, AttachRecords)
-    routing = "BPF" if _compiled_with(records, "ENABLE_HOST_ROUTING") else "Legacy"
+    host = rl.host(node)
+    routing = "BPF" if _compiled_with(host, records, "ENABLE_HOST_ROUTING") else "Legacy"
 
     # NodePort SNAT uses the same map: BPF masquerade is the to-netdev program built for it.
-    bpf_masq = _compiled_with(records, "ENABLE_MASQUERADE_IPV4")
+    bpf_masq = _compiled_with(host, records, "ENABLE_MASQUERADE_IPV4")
     if bpf_masq and SNAT_MAP in pins and _attached(filters, "eth0", "egress", "to-netdev"):
         masq = f"BPF   [eth0]   {lab.masquerade_exclusion(node)} {IPV4_ONLY}"
     elif any("cilium masquerade" in r and "MASQUERADE" in r for r in nat):
