@@ -398,19 +398,24 @@ def test_toleration_puts_the_daemonset_on_the_control_plane():
     assert len([p for p in lab.pods if p.owner == "DaemonSet/evescn"]) == 3
 
 
+def _pods_in_a_28(d: dict, count: int) -> None:
+    """Node CIDRs of /28, and ``count`` pods on worker W1."""
+    d["cni"]["values"]["ipam"] = {"mode": "cluster-pool", "operator": {"clusterPoolIPv4MaskSize": 28}}
+    d["workloads"] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}"},
+            "spec": {"nodeName": W1, "containers": [{"name": "c", "image": "busybox"}]},
+        }
+        for i in range(count)
+    ]
+
+
 def test_a_full_node_cidr():
     # /28: 14 host addresses, one is the router IP, one the health endpoint's; 12 pods fit.
     def fill(d):
-        d["cni"]["values"]["ipam"] = {"mode": "cluster-pool", "operator": {"clusterPoolIPv4MaskSize": 28}}
-        d["workloads"] = [
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": f"p{i}"},
-                "spec": {"nodeName": W1, "containers": [{"name": "c", "image": "busybox"}]},
-            }
-            for i in range(12)
-        ]
+        _pods_in_a_28(d, 12)
 
     lab = lab_from(fill)
     node = lab.node(W1)
@@ -422,16 +427,7 @@ def test_a_full_node_cidr():
 
 def test_one_pod_more_than_a_full_node_cidr_holds_is_refused():
     def overfill(d):
-        d["cni"]["values"]["ipam"] = {"mode": "cluster-pool", "operator": {"clusterPoolIPv4MaskSize": 28}}
-        d["workloads"] = [
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": f"p{i}"},
-                "spec": {"nodeName": W1, "containers": [{"name": "c", "image": "busybox"}]},
-            }
-            for i in range(13)
-        ]
+        _pods_in_a_28(d, 13)
 
     with pytest.raises(Exception, match="more pods than its pod CIDR"):
         lab_from(overfill)

@@ -29,7 +29,8 @@ import pathlib
 import re
 import shlex
 import shutil
-import subprocess
+
+from ...bpf.compile import SourceTree
 
 BPF_DIR = pathlib.Path(__file__).resolve().parent / "bpf"
 SOURCE = BPF_DIR / "bpf_ipip.c"
@@ -56,35 +57,16 @@ CONFIG_LAYOUT = {
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
-class IpipError(RuntimeError):
-    """clang is missing or refused the program."""
-
-
-def cflags() -> list[str]:
-    """The project's BPF flags with this directory on the include path.
-
-    ``cnilab.bpf.compile.cflags`` takes the source tree in its newer form and none in its older
-    one; either way ``-I`` this directory ends up in the flags.
-    """
-    from cnilab.bpf import compile as bpf_compile
-
-    try:
-        return list(bpf_compile.cflags(BPF_DIR))
-    except TypeError:
-        return [*bpf_compile.cflags(), "-I", str(BPF_DIR)]
+# The stand-in's source tree: one program, no rendered headers (its values are CONFIG data).
+SOURCES = SourceTree(BPF_DIR, {"bpf_ipip": ()})
 
 
 def compile(out_dir: pathlib.Path | str) -> pathlib.Path:  # noqa: A001 - the name the lab asked for
-    """Compile bpf_ipip.c into ``out_dir/bpf_ipip.o`` (the template: every CONFIG value zero)."""
-    clang = shutil.which("clang")
-    if clang is None:
-        raise IpipError("clang not found in PATH: the IP-in-IP stand-in needs it (apt-get install clang llvm libbpf-dev)")
+    """``out_dir/bpf_ipip.o``: the template (every CONFIG value zero), compiled through the
+    project's cache like every other object (clang missing: CompileError)."""
     out = pathlib.Path(out_dir) / OBJECT_NAME
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [clang, *cflags(), "-c", str(SOURCE), "-o", str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise IpipError(f"clang failed on {SOURCE.name}:\n{result.stderr.strip()}\ncommand: {shlex.join(cmd)}")
+    shutil.copyfile(SOURCES.compile_object("bpf_ipip", {}), out)
     return out
 
 

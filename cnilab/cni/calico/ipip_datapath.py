@@ -5,14 +5,12 @@ compiled once as a template and each node's copy has its values written in."""
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
-from ...bpf.compile import SourceTree
 from ...operations.tc import Hook, Program
 from . import ipip
 from .plan import TUNL0, CalicoLab
 
-SOURCES = SourceTree(Path(__file__).resolve().parent / "bpf", {"bpf_ipip": ()})
+SOURCES = ipip.SOURCES
 DEVICES = (TUNL0, "eth0")
 
 
