@@ -6,7 +6,8 @@
 - scale: labs of 3, 10, 30 and 100 namespace nodes (bench/scale.py);
 - throughput: iperf3 between pods on every datapath, as ratios (bench/datapath.py);
 - per-program: ns per packet of each BPF program (bench/datapath.py);
-- calico: the Calico labs' lifecycle, BGP convergence and throughput per mode (bench/calico.py).
+- calico: the Calico labs' lifecycle, BGP convergence and throughput per mode (bench/calico.py);
+- multihost: the scale lab of 100 nodes on one SSH test-bed machine, then over 4 (bench/multihost.py).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ LIFECYCLE_NAMES = {
     "verify": "verify (whole suite)",
     "down": "down",
 }
-PARTS = ("lifecycle", "scale", "throughput", "per-program", "calico")
+PARTS = ("lifecycle", "scale", "throughput", "per-program", "calico", "multihost")
 FULL_SIZES = (3, 10, 30, 100)
 QUICK_SIZES = (3, 10)
 
@@ -132,6 +133,11 @@ def summary(out: dict) -> str:
         conv = [r["bgp_convergence"] for r in ca.values() if "bgp_convergence" in r]
         ratios = ", ".join(f"{seed.removeprefix('calico_')} {r['throughput']['ratio']:.2f}" for seed, r in ca.items())
         parts.append(f"Calico BGP convergence {max(conv)}s, pod ÷ underlay {ratios}")
+    mh = out.get("multihost")
+    if mh:
+        one, many = mh["rows"][0], mh["rows"][-1]
+        parts.append(f"{many['nodes']} nodes over {many['machines']} machines up {many['up_s']}s "
+                     f"({many['up_s_per_node']} s/node; on 1 machine {one['up_s_per_node']}, ratio {mh['per_node_cost_ratio']})")
     return "summary: " + "; ".join(parts)
 
 
@@ -180,6 +186,13 @@ def main(runs: int = 3, quick: bool = False, backends: list[str] | None = None, 
         print("== Calico labs (namespace nodes) ==")
         result["calico"] = bench_calico.calico(runs=1 if quick else runs, seconds=2 if quick else 3)
         print(bench_calico.format_table(result["calico"]) + "\n")
+        save()
+    if "multihost" in parts:
+        from . import multihost as bench_multihost
+
+        print("== multi-host: the scale lab on 1 machine, then on 4 (SSH test bed) ==")
+        result["multihost"] = bench_multihost.multihost(nodes=30 if quick else 100, machines=4)
+        print(bench_multihost.format_table(result["multihost"]) + "\n")
         save()
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]

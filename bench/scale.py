@@ -175,20 +175,24 @@ def sample_pairs(lab, count: int = PAIRS, seed: str | None = None) -> list[tuple
     return pairs
 
 
-def check_lab(declaration_path: Path, pairs: int = PAIRS, workers: int = 8) -> dict:
+def check_lab(declaration_path: Path, pairs: int = PAIRS, workers: int = 8, backend=None) -> dict:
     """The tunnel map of every node as the model wants it, and pings across a sample of
-    cross-node pod pairs. Returns counts and the failures (empty lists when all is well)."""
+    cross-node pod pairs. Returns counts and the failures (empty lists when all is well).
+    `backend`: a multi-host lab's (cnilab.inventory); else the one running it here."""
     from cnilab.cni.cilium import maps
     from cnilab.facts.bpf import MapEntries
     from cnilab.model import load_lab
-    from cnilab.verify import RunningLab, find_backend
+    from cnilab.verify import find_backend
 
     lab = load_lab(declaration_path).cni
-    rl = RunningLab(lab, find_backend(lab))
+    backend = backend or find_backend(lab)
+
+    def run_in(node: str, command: str) -> subprocess.CompletedProcess:
+        p = backend.run_in(lab.name, node, command, check=False)
+        return subprocess.CompletedProcess(p.args, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
 
     def tunnel(node: str) -> str | None:
-        argv = rl.backend.exec_argv(lab.name, node, MapEntries().command(map_name=maps.TUNNEL_MAP))
-        p = subprocess.run(argv, capture_output=True, text=True)
+        p = run_in(node, MapEntries().command(map_name=maps.TUNNEL_MAP))
         raw = MapEntries().process(p.stdout.splitlines()) if p.returncode == 0 else None
         if raw is None:
             return f"{node}: {maps.TUNNEL_MAP} is not pinned ({p.stderr.strip()})"
@@ -201,7 +205,7 @@ def check_lab(declaration_path: Path, pairs: int = PAIRS, workers: int = 8) -> d
     def ping(pair: tuple[str, str]) -> str | None:
         src, dst = lab.pod(pair[0]), lab.pod(pair[1])
         cmd = f"ip netns exec {shlex.quote(src.name)} ping -c1 -W2 {dst.ip}"
-        p = subprocess.run(rl.backend.exec_argv(lab.name, src.node, cmd), capture_output=True, text=True)
+        p = run_in(src.node, cmd)
         return None if p.returncode == 0 else f"{src.name} -> {dst.name} ({dst.ip}): {(p.stdout + p.stderr).strip()[-200:]}"
 
     sample = sample_pairs(lab, pairs)

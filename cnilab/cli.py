@@ -8,6 +8,8 @@
     cnilab verify LAB --json         the same, its results as one JSON document on stdout
     cnilab down LAB [--backend B]    = pyinfra -y inventories/LAB.py deploys/down.py
                                      (LAB may be a cluster name once its declaration is gone)
+    cnilab up|verify|down INVENTORY.py   a multi-host lab, from its inventory
+    cnilab preflight INVENTORY.py    what each machine lacks, one line per machine
     cnilab labs                      the labs on this machine, found by name
     cnilab status LAB                which backend runs it, its nodes and pods
     cnilab exec LAB NODE [-p POD] -- CMD...
@@ -45,17 +47,57 @@ def _inventory(lab_arg: str) -> Path:
     return tmp / f"{decl.stem}.py"
 
 
+def _is_inventory(arg: str) -> bool:
+    """A pyinfra inventory file (a multi-host lab's), not a declaration."""
+    return arg.endswith(".py") and Path(arg).is_file()
+
+
 def _pyinfra(lab_arg: str, deploy: str, backend: str | None) -> int:
-    if deploy == "up.py":
-        load_lab(lab_arg)  # a broken declaration is refused here, in one line, before pyinfra starts
-    argv = [sys.executable, "-m", "pyinfra", "-y", str(_inventory(lab_arg)), str(REPO_ROOT / "deploys" / deploy)]
+    if _is_inventory(lab_arg):
+        inventory = Path(lab_arg)
+        _read_inventory(lab_arg)  # a broken inventory or placement is refused here, in one line
+    else:
+        if deploy == "up.py":
+            load_lab(lab_arg)  # a broken declaration is refused here, in one line, before pyinfra starts
+        inventory = _inventory(lab_arg)
+    argv = [sys.executable, "-m", "pyinfra", "-y", str(inventory.resolve()), str(REPO_ROOT / "deploys" / deploy)]
     if backend:
         argv += ["--data", f"backend={backend}"]
     return subprocess.call(argv, cwd=REPO_ROOT)
 
 
+def _read_inventory(path: str):
+    from .inventory import InventoryError, read_inventory
+
+    try:
+        return read_inventory(path)
+    except InventoryError as e:
+        raise DeclarationError(str(e)) from None
+
+
+def cmd_preflight(a) -> int:
+    """One line per machine of a lab's inventory: ready, unreachable, or what it lacks."""
+    from . import preflight
+    from .machines import MachineError
+
+    inv = _read_inventory(a.inventory)
+    bad = 0
+    for name in inv.placement.used() or ["local"]:
+        machine = inv.placement.machine(name)
+        nodes = ", ".join(n.removeprefix(f"{inv.lab.name}-") for n in inv.placement.nodes_on(name))
+        try:
+            problem = preflight.line(machine, inv.lab.plugin.name)
+        except MachineError as e:
+            problem = str(e)
+        bad += bool(problem)
+        print(problem + f" (nodes {nodes})" if problem else f"{machine.name}: ready for {nodes}")
+    return 1 if bad else 0
+
+
 def cmd_down(a) -> int:
     """pyinfra's down with the declaration; by cluster name when there is none."""
+    if _is_inventory(a.lab):
+        return _pyinfra(a.lab, "down.py", a.backend)
     from .model.declaration import NAME_RE
 
     try:
@@ -98,6 +140,9 @@ class _NotRunning(Exception):
 def _running(lab_arg: str):
     from .verify import LabNotRunning, find_backend
 
+    if _is_inventory(lab_arg):
+        inv = _read_inventory(lab_arg)
+        return inv.lab, inv.backend()  # a multi-host lab: each node on its machine
     lab = load_lab(lab_arg)
     try:
         return lab, find_backend(lab)
@@ -182,8 +227,14 @@ def cmd_exec(a) -> int:
     command = shlex.join(a.command)
     if a.pod:
         command = f"ip netns exec {shlex.quote(a.pod)} {command}"
-    argv = backend.exec_argv(lab.name, node, command)
-    os.execvp(argv[0], argv)
+    if not getattr(backend, "backends", None):
+        argv = backend.exec_argv(lab.name, node, command)
+        os.execvp(argv[0], argv)
+    # A node on another machine: its output once the command ends (no terminal of its own).
+    p = backend.run_in(lab.name, node, command, check=False)
+    sys.stdout.buffer.write(p.stdout)
+    sys.stderr.buffer.write(p.stderr)
+    return p.returncode
 
 
 def cmd_bpf(a) -> int:
@@ -198,14 +249,11 @@ def cmd_bpf(a) -> int:
     map_names, fmt = lists[a.map]
     dumps = []
     for map_name in map_names:
-        p = subprocess.run(
-            backend.exec_argv(lab.name, node, f"bpftool -j map dump pinned {PIN_DIR}/{map_name}"),
-            capture_output=True, text=True,
-        )  # fmt: skip
+        p = backend.run_in(lab.name, node, f"bpftool -j map dump pinned {PIN_DIR}/{map_name}", check=False)
         if p.returncode != 0:
-            print(f"{node}: {map_name}: {p.stderr.strip() or 'not pinned'}", file=sys.stderr)
+            print(f"{node}: {map_name}: {p.stderr.decode(errors='replace').strip() or 'not pinned'}", file=sys.stderr)
             return 1
-        dumps.append(p.stdout)
+        dumps.append(p.stdout.decode())
     print(fmt(dumps), end="")
     return 0
 
@@ -253,7 +301,8 @@ def cmd_verify(a) -> int:
     pytest_args = list(a.pytest_args)
     as_json = a.json or "--json" in pytest_args
     pytest_args = [x for x in pytest_args if x != "--json"]
-    argv = [sys.executable, "-m", "pytest", str(REPO_ROOT / "verify"), "--lab", a.lab, *pytest_args]
+    which = ["--inventory", str(Path(a.lab).resolve())] if _is_inventory(a.lab) else ["--lab", a.lab]
+    argv = [sys.executable, "-m", "pytest", str(REPO_ROOT / "verify"), *which, *pytest_args]
     if not as_json:
         return subprocess.call(argv, cwd=REPO_ROOT)
     with tempfile.TemporaryDirectory(prefix="cnilab-verify-") as tmp:
@@ -294,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="a real kind + Cilium cluster with kind, helm and kubectl (cnilab.kube.tools)")
         lab_func = cmd_down if name == "down" else lambda a, d=deploy: _pyinfra(a.lab, d, a.backend)
         p.set_defaults(func=lambda a, n=name, f=lab_func: _kind(n, a) if a.kind else f(a))
+    p = sub.add_parser("preflight", help="what each machine of a lab's inventory lacks, one line per machine")
+    p.add_argument("inventory", help="a lab's pyinfra inventory, e.g. inventories/cilium_vxlan_multihost.py")
+    p.set_defaults(func=cmd_preflight)
     p = sub.add_parser("labs", help="the labs on this machine, found by name (no declaration needed)")
     p.set_defaults(func=cmd_labs)
     p = sub.add_parser("verify", help="pytest verify/ --lab LAB (--json: one JSON document of the results)")

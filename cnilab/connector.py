@@ -23,9 +23,13 @@ from pyinfra.connectors.base import BaseConnector
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine, extract_control_arguments, make_unix_command_for_host
 
-from . import spawn
-from .backends import BackendError, NodeBackend, available_backends, get_backend
+from .backends import NodeBackend, available_backends, get_backend
+from .machines import MachineError, MachineUnreachable
 from .model import DeclarationError, load_lab, resolve_declaration
+
+# Exit code of a command sent to a node on a remote machine that found no such node there
+# (the check and the command travel as one, to save a round trip per command).
+NODE_MISSING = 197
 
 if TYPE_CHECKING:
     from pyinfra.api.host import Host
@@ -33,8 +37,16 @@ if TYPE_CHECKING:
 
 
 def backend_for(host: Host) -> NodeBackend:
-    """`--data backend=...` wins over the declaration's `backend:`."""
-    return get_backend(host.data.get("backend") or host.data.get("cnilab_backend"))
+    """The backend of the host's node, on the machine the inventory places it on.
+    `--data backend=...` wins over the declaration's `backend:`."""
+    from .context import lab_of
+    from .placement import placement_of
+
+    name = host.data.get("backend") or host.data.get("cnilab_backend")
+    if not host.data.get("cnilab_machines"):
+        return get_backend(name)
+    placement = placement_of(lab_of(host), host.data)
+    return get_backend(name, placement.machine_of(host.data.cnilab_node))
 
 
 def running_elsewhere(lab_name: str, backend_name: str) -> str | None:
@@ -52,6 +64,7 @@ class LabNodeConnector(BaseConnector):
         super().__init__(state, host)
         self.local = LocalConnector(state, host)
         self.backend: NodeBackend | None = None
+        self.remote = False
         self._lab_name: str | None = None
         self._node: str | None = None
 
@@ -91,14 +104,28 @@ class LabNodeConnector(BaseConnector):
         try:
             self.backend = backend_for(self.host)
             self.backend.check()
-        except BackendError as e:
+        except MachineUnreachable as e:
+            raise ConnectError(
+                f"{e}; node {self.node} and the lab's part on that machine left as they were (run again once it is back)"
+            ) from None
+        except (MachineError, ValueError) as e:
             raise ConnectError(str(e)) from None
+        self.remote = not self.backend.machine.local
+        if self.remote:
+            from . import preflight
+            from .context import lab_of
+
+            problem = preflight.ensure(self.backend.machine, lab_of(self.host).plugin.name)
+            if problem:
+                raise ConnectError(f"{problem}; node {self.node} not made there")
 
     def _missing(self) -> bool:
         return not self.backend.node_exists(self.lab_name, self.node)
 
     def run_shell_command(self, command, print_output: bool = False, print_input: bool = False, **arguments):
         local_arguments = extract_control_arguments(arguments)
+        if self.remote:
+            return self._run_remote(command, print_output, print_input, local_arguments, arguments)
         if self._missing():
             if self.state.current_stage != StateStage.Execute:
                 # Before `up` has made the node there is nothing in it: every fact is empty.
@@ -124,13 +151,44 @@ class LabNodeConnector(BaseConnector):
         logger.debug("--> Running in node %s: %s", self.node, command)
         if print_input:
             click.echo(f"{self.host.print_prefix}>>> {command}", err=True)
-        code, output = spawn.run_lines(
+        code, output = self.backend.machine.run_lines(
             argv,
             stdin=command.get_raw_value().encode(),
             timeout=local_arguments.get("_timeout"),
             print_output=print_output,
             print_prefix=self.host.print_prefix,
         )
+        codes = local_arguments.get("_success_exit_codes")
+        return (code in codes if codes else code == 0), output
+
+    def _run_remote(self, command, print_output, print_input, local_arguments, arguments):
+        """A command for a node on another machine: the existence check and the command go
+        as one (one round trip); the command reaches the node's shell on its stdin."""
+        stdin = local_arguments.get("_stdin")
+        if stdin is not None:
+            # pyinfra's own stdin for the command: it goes in the argument instead.
+            command = make_unix_command_for_host(self.state, self.host, command, **arguments)
+            inner, data = command.get_raw_value(), (stdin if isinstance(stdin, str) else "\n".join(stdin)).encode()
+        else:
+            command = make_unix_command_for_host(self.state, self.host, command, **{**arguments, "_shell_executable": None})
+            inner, data = 'eval "$(cat)"', command.get_raw_value().encode()
+        argv = self.backend.guarded_exec_argv(self.lab_name, self.node, inner, NODE_MISSING)
+        logger.debug("--> Running in node %s on %s: %s", self.node, self.backend.machine.name, command)
+        if print_input:
+            click.echo(f"{self.host.print_prefix}>>> {command}", err=True)
+        try:
+            code, output = self.backend.machine.run_lines(
+                argv, stdin=data, timeout=local_arguments.get("_timeout"),
+                print_output=print_output, print_prefix=self.host.print_prefix,
+            )
+        except MachineUnreachable as e:
+            return False, CommandOutput([OutputLine("stderr", f"{e}; node {self.node} not reached")])
+        if code == NODE_MISSING:
+            if self.state.current_stage != StateStage.Execute:
+                return True, CommandOutput([])
+            return False, CommandOutput(
+                [OutputLine("stderr", f"node {self.node} of lab {self.lab_name} does not exist on {self.backend.machine.name} (run deploys/up.py)")]
+            )
         codes = local_arguments.get("_success_exit_codes")
         return (code in codes if codes else code == 0), output
 
@@ -141,14 +199,14 @@ class LabNodeConnector(BaseConnector):
             data = data.encode()
         try:
             self.backend.write_file(self.lab_name, self.node, data, remote_filename)
-        except BackendError as e:
+        except MachineError as e:
             raise OSError(str(e)) from None
         return True
 
     def get_file(self, remote_filename, filename_or_io, remote_temp_filename=None, print_output=False, print_input=False, **kwargs):
         try:
             data = self.backend.read_file(self.lab_name, self.node, remote_filename)
-        except BackendError as e:
+        except MachineError as e:
             raise OSError(str(e)) from None
         with get_file_io(filename_or_io, "wb") as f:
             f.write(data)

@@ -89,8 +89,8 @@ def capture(lab, backend) -> dict:
     def read(node: str):
         if node not in running or not backend.node_exists(lab.name, node):
             return node, None
-        p = subprocess.run(backend.exec_argv(lab.name, node, script), capture_output=True, text=True, timeout=60)
-        return node, split_sections(p.stdout) if p.returncode == 0 else None
+        p = backend.run_in(lab.name, node, script, check=False, timeout=60)
+        return node, split_sections(p.stdout.decode(errors="replace")) if p.returncode == 0 else None
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         nodes = dict(pool.map(read, [n.name for n in lab.nodes]))

@@ -31,6 +31,10 @@ def pytest_addoption(parser):
     group = parser.getgroup("cnilab")
     group.addoption("--lab", action="store", default=None, help="lab declaration to verify (name or path)")
     group.addoption(
+        "--inventory", action="store", default=None, metavar="FILE",
+        help="the pyinfra inventory of a multi-host lab: its nodes are reached on the machines it places them on",
+    )  # fmt: skip
+    group.addoption(
         "--cnilab-json", action="store", default=None, metavar="FILE",
         help="with --lab: write the run's results (lab, backend, counts, each check) to FILE as JSON",
     )  # fmt: skip
@@ -39,6 +43,11 @@ def pytest_addoption(parser):
 def lab_from_config(config):
     """The lab named by --lab, or None; used by suites that parametrize from the lab."""
     name = config.getoption("--lab")
+    inv = inventory_from_config(config)
+    if inv is not None and (not name or load_lab(name).name == inv.lab.name):
+        return inv.lab
+    if inv is not None:
+        raise pytest.UsageError(f"--lab {name} is not the lab of --inventory {inv.path} ({inv.lab.decl_name})")
     if not name:
         return None
     cache = config.__dict__.setdefault("_cnilab_labs", {})
@@ -48,6 +57,21 @@ def lab_from_config(config):
         except DeclarationError as e:
             raise pytest.UsageError(str(e)) from None
     return cache[name]
+
+
+def inventory_from_config(config):
+    """The lab inventory named by --inventory (a multi-host lab), or None."""
+    path = config.getoption("--inventory", None)
+    if not path:
+        return None
+    if "_cnilab_inventory" not in config.__dict__:
+        from .inventory import InventoryError, read_inventory
+
+        try:
+            config._cnilab_inventory = read_inventory(path)
+        except InventoryError as e:
+            raise pytest.UsageError(str(e)) from None
+    return config._cnilab_inventory
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -87,8 +111,9 @@ def lab(request):
 @pytest.fixture(scope="session")
 def running_lab(request, lab) -> RunningLab:
     results = request.config.stash.get(_RESULTS, None)
+    inv = inventory_from_config(request.config)
     try:
-        backend = find_backend(lab)
+        backend = find_backend(lab) if inv is None else _placed(inv, results)
     except LabNotRunning as e:
         if results is not None:
             results.aborted = str(e)
@@ -96,6 +121,28 @@ def running_lab(request, lab) -> RunningLab:
     if results is not None:
         results.backend = backend.name
     return RunningLab(lab, backend)
+
+
+def _placed(inv, results):
+    """A multi-host lab's backend over its machines; `cnilab://<lab>/...` resolves to it.
+    A machine that does not answer is named once here; its nodes' checks fail naming them."""
+    from .machines import MachineUnreachable
+    from .testinfra_backend import register_lab
+
+    backend = inv.backend()
+    for name in inv.placement.used():
+        try:
+            inv.placement.machine(name).check()
+        except MachineUnreachable as e:
+            nodes = ", ".join(n.removeprefix(f"{inv.lab.name}-") for n in inv.placement.nodes_on(name))
+            if results is not None:
+                results.unreachable.append(f"{e}: nodes {nodes} unreachable")
+    if not backend.lab_nodes(inv.lab.name):
+        raise LabNotRunning(f"lab {inv.lab.decl_name} ({inv.lab.name}) is not running on the machines of {inv.path}: "
+                            f"bring it up with `pyinfra -y {inv.path} deploys/up.py`")
+    for arg in (inv.lab.decl_name, inv.lab.name):
+        register_lab(arg, inv.lab.name, backend, inv.lab)
+    return backend
 
 
 # The results of a verify run: one outcome per check, for the closing summary and --cnilab-json.
@@ -124,6 +171,7 @@ class VerifyResults:
         self.lab = lab_from_config(config)
         self.backend: str | None = None
         self.aborted: str | None = None
+        self.unreachable: list[str] = []  # one line per machine of a multi-host lab that did not answer
         self.checks: dict[str, dict] = {}
 
     @pytest.hookimpl
@@ -160,6 +208,8 @@ class VerifyResults:
         }
         if self.aborted:
             doc["aborted"] = self.aborted
+        if self.unreachable:
+            doc["unreachable"] = self.unreachable
         return doc
 
     def lines(self) -> list[str]:
@@ -169,7 +219,7 @@ class VerifyResults:
             f"{len(lab.nodes)} nodes, {len(lab.pods)} pods, {c['checks']} checks: "
             f"{c['passed']} passed, {c['skipped']} skipped, " + (f"{c['failed']} failed" if c["failed"] else "no failures")
         )
-        out = [head]
+        out = [head, *(f"  UNREACHABLE {line}" for line in self.unreachable)]
         for check in self.checks.values():
             if check["outcome"] == "failed":
                 message = check.get("message", "")
@@ -182,7 +232,7 @@ _RESULTS = pytest.StashKey[VerifyResults]()
 
 
 def pytest_configure(config):
-    if config.getoption("--lab", None) and lab_from_config(config) is not None:
+    if (config.getoption("--lab", None) or config.getoption("--inventory", None)) and lab_from_config(config) is not None:
         results = VerifyResults(config)
         config.stash[_RESULTS] = results
         config.pluginmanager.register(results, "cnilab-verify-results")

@@ -84,10 +84,11 @@ def run_lines(argv: list[str], stdin: bytes | None = None, timeout: float | None
     return _wait(pid), output
 
 
-def run(argv: list[str], input: bytes | None = None) -> subprocess.CompletedProcess:
-    """``subprocess.run(argv, capture_output=True, input=input)``, spawned under gevent."""
+def run(argv: list[str], input: bytes | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``subprocess.run(argv, capture_output=True, input=input)``, spawned under gevent.
+    (`timeout` holds outside gevent: subprocess.TimeoutExpired, the child killed.)"""
     if not _gevent_active():
-        return subprocess.run(argv, capture_output=True, input=input)
+        return subprocess.run(argv, capture_output=True, input=input, timeout=timeout)
     import gevent
     from gevent.fileobject import FileObjectPosix
 

@@ -54,6 +54,7 @@ MAX_MACHINES = 64
 STATE_DIR = Path("/run/cnilab-testbed")
 INVENTORY = ROOT / "build" / "testbed" / "inventory.py"
 INVENTORY_MARK = "# cnilab SSH test bed inventory"
+MTU = 1600
 SSH_WAIT = 30.0  # seconds for every sshd to answer
 
 Log = Callable[[str], object]
@@ -251,6 +252,23 @@ def _keyscan(m: Machine, net: ipaddress.IPv4Network, expected: str) -> str:
                        f"see `docker logs {m.container}`")
 
 
+def wait_for_ssh(m: Machine, wait: float = SSH_WAIT) -> None:
+    """Until the machine's sshd accepts a connection (after a restart of its container)."""
+    import socket
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with socket.create_connection((m.address, 22), timeout=2) as s:
+                if s.recv(4).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TestbedError(f"sshd of {m.name} ({m.address}) did not answer in {wait:.0f} s")
+        time.sleep(0.2)
+
+
 def _write_inventory(path: Path, ms: list[Machine], key: Path, known_hosts: Path, subnet: str) -> None:
     lines = [
         f"{INVENTORY_MARK}: {len(ms)} machines on {subnet}.",
@@ -312,6 +330,9 @@ def up(n: int, log: Log = print, subnet: str | None = None, state_dir: Path = ST
         _docker("network", "create", "--driver", "bridge", "--internal",
                 "--subnet", str(net), "--gateway", gateway,
                 "--opt", f"com.docker.network.bridge.name={BRIDGE}",
+                # Room for a multi-host lab's underlay join (VXLAN, 50 bytes) around the
+                # nodes' 1500-byte frames: pod traffic crosses machines unfragmented.
+                "--opt", f"com.docker.network.driver.mtu={MTU}",
                 "--label", f"{LABEL}=1", NETWORK)
         log(f"network {NETWORK} ({net}, bridge {BRIDGE}, internal)")
 

@@ -42,6 +42,16 @@ class LabNotFound(RuntimeError):
     pass
 
 
+class NodeUnreachable(RuntimeError):
+    """The machine a node is placed on does not answer (a multi-host lab)."""
+
+
+def register_lab(arg: str, cluster: str, node_backend: Any, lab: Any) -> None:
+    """Make `cnilab://<arg>/...` resolve to a lab already found (a multi-host lab's placed
+    backend, from its inventory)."""
+    _LABS[arg] = _LabRef(arg, cluster, node_backend, lab)
+
+
 @dataclass
 class _LabRef:
     """A lab as a host URL names it, resolved once per process."""
@@ -69,9 +79,7 @@ class _LabRef:
     def pods(self, node: str) -> list[str]:
         if self.lab is not None:
             return [p.name for p in self.lab.pods_on(node)]
-        from .spawn import run
-
-        out = run(self.node_backend.exec_argv(self.cluster, node, "ip netns list")).stdout.decode()
+        out = self.node_backend.run_in(self.cluster, node, "ip netns list").stdout.decode()
         return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
@@ -168,11 +176,15 @@ class CnilabBackend(tbase.BaseBackend):
         raise RuntimeError(f"cnilab://{host}: `*` stands for every node (<lab>/*) or every pod (<lab>/*/*, <lab>/<node>/*)")
 
     def run(self, command: str, *args: str, **kwargs: Any) -> tbase.CommandResult:
-        from .spawn import run
+        from .machines import MachineUnreachable
 
         cmd = self.get_command(command, *args)
         inner = f"ip netns exec {shlex.quote(self.pod)} sh -c {shlex.quote(cmd)}" if self.pod else cmd
-        p = run(self.node_backend.exec_argv(self.cluster, self.node, inner))
+        try:
+            # On the node's machine: this one, or the one a multi-host lab placed it on.
+            p = self.node_backend.run_in(self.cluster, self.node, inner, check=False)
+        except MachineUnreachable as e:
+            raise NodeUnreachable(f"node {self.node} is unreachable: {e}") from None
         return self.result(p.returncode, self.encode(cmd), p.stdout, p.stderr)
 
 

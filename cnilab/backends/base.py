@@ -12,11 +12,11 @@ import subprocess
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from ..machines import LOCAL, Machine, MachineError
 from ..model.lab import Lab, Node
 
 
-
-class BackendError(RuntimeError):
+class BackendError(MachineError):
     """The backend cannot work here; the message says why and what to do."""
 
 
@@ -43,6 +43,7 @@ def require_tools(*tools: str, hint: str) -> None:
 
 class NodeBackend(ABC):
     name: str
+    machine: Machine = LOCAL  # where the nodes live and their commands run
 
     @abstractmethod
     def check(self) -> None:
@@ -71,14 +72,19 @@ class NodeBackend(ABC):
     def exec_argv(self, lab_name: str, node: str, command: str) -> list[str]:
         """argv that runs `sh -c command` inside the node."""
 
+    def guarded_exec_argv(self, lab_name: str, node: str, command: str, missing_code: int) -> list[str]:
+        """exec_argv, but exiting with `missing_code` (and running nothing) when the node
+        does not exist: one round trip where the machine is far away."""
+        return self.exec_argv(lab_name, node, command)
+
     def write_file(self, lab_name: str, node: str, data: bytes, remote_path: str) -> None:
         # Streamed through the node's own shell: works the same for a container and for a
-        # namespace whose /run and /tmp are private.
+        # namespace whose /run and /tmp are private, on this machine or another.
         q = shlex.quote(remote_path)
-        run(self.exec_argv(lab_name, node, f"mkdir -p \"$(dirname {q})\" && cat > {q}"), input=data)
+        self.run_in(lab_name, node, f"mkdir -p \"$(dirname {q})\" && cat > {q}", input=data)
 
     def read_file(self, lab_name: str, node: str, remote_path: str) -> bytes:
-        return run(self.exec_argv(lab_name, node, f"cat {shlex.quote(remote_path)}")).stdout
+        return self.run_in(lab_name, node, f"cat {shlex.quote(remote_path)}").stdout
 
     @abstractmethod
     def lab_nodes(self, lab_name: str) -> list[str]:
@@ -96,8 +102,14 @@ class NodeBackend(ABC):
     def destroy_lab(self, lab_name: str) -> list[Removed]:
         """Remove everything the lab made on this machine; safe on a half-made or absent lab."""
 
-    def run_in(self, lab_name: str, node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run(self.exec_argv(lab_name, node, command), check=check)
+    def run_in(self, lab_name: str, node: str, command: str, check: bool = True, input: bytes | None = None,
+               timeout: float | None = None) -> subprocess.CompletedProcess:
+        """`sh -c command` inside the node, on the node's machine."""
+        argv = self.exec_argv(lab_name, node, command)
+        p = self.machine.run(argv, input=input, timeout=timeout)
+        if check and p.returncode != 0:
+            raise BackendError(f"{node}: `{command[:120]}` failed: {p.stderr.decode(errors='replace').strip()}")
+        return p
 
 
 def world_command(lab: Lab, responder: str, python: str, pidfile: str) -> str:

@@ -103,7 +103,7 @@ class DockerBackend(NodeBackend):
             return ["docker", "exec", "-i", node, "sh", "-c", command]
         return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--", "env", "-i", f"PATH={NODE_PATH}", "sh", "-c", command]
 
-    def _prepare(self, lab: Lab) -> tuple[str, list[str]]:
+    def _prepare(self, lab: Lab, join: underlay.Join | None = None) -> tuple[str, list[str]]:
         """What every container of the lab starts from: the node image (built when missing),
         the options that make it privileged on this engine, and the lab's underlay."""
         self.check()
@@ -112,13 +112,13 @@ class DockerBackend(NodeBackend):
             privileged = image.privileged_args(tag)
         except image.NodeImageError as e:
             raise BackendError(str(e)) from None
-        underlay.ensure(lab.name)
+        underlay.ensure(lab.name, join=join)
         return tag, privileged
 
-    def _run_container(self, lab: Lab, name: str, labels: list[str]) -> None:
+    def _run_container(self, lab: Lab, name: str, labels: list[str], join: underlay.Join | None = None) -> None:
         """Start a container of the lab with no network of Docker's, then plug its eth0 into
         the lab's underlay. Called with _LOCK held."""
-        tag, privileged = self._prepare(lab)
+        tag, privileged = self._prepare(lab, join)
         _docker(
             "run", "-d", "--name", name, "--hostname", name, "--network", "none",
             "--label", f"{LABEL}={lab.name}", *sum((["--label", x] for x in labels), []),
@@ -130,7 +130,7 @@ class DockerBackend(NodeBackend):
         lines = underlay.world_lines(lab, pid, ip) if name == lab.world.name else underlay.node_lines(lab, lab.node(name), pid, ip)
         underlay.run_lines(lines)
 
-    def create_node(self, lab: Lab, node: Node) -> None:
+    def create_node(self, lab: Lab, node: Node, join: underlay.Join | None = None) -> None:
         with _LOCK:
             running, owner = self._state(node.name)
             if owner is not None and owner != lab.name:
@@ -138,7 +138,7 @@ class DockerBackend(NodeBackend):
             if owner is not None:
                 _docker("rm", "-f", node.name)  # stopped or half-made: start over
             # eth0 gets the MAC kind's nodes had (02:42 + IP).
-            self._run_container(lab, node.name, [f"{NODE_LABEL}={node.name}"])
+            self._run_container(lab, node.name, [f"{NODE_LABEL}={node.name}"], join)
         run(self.exec_argv(lab.name, node.name, "mkdir -p /run/cnilab /run/netns"))
 
     def _containers(self, lab_name: str, *filters: str) -> list[str]:
@@ -156,11 +156,11 @@ class DockerBackend(NodeBackend):
         p = run(self.exec_argv(lab.name, lab.world.name, f"grep -q {RESPONDER_MARK} /proc/$(cat {WORLD_PIDFILE})/cmdline"), check=False)
         return p.returncode == 0
 
-    def create_world(self, lab: Lab) -> None:
+    def create_world(self, lab: Lab, join: underlay.Join | None = None) -> None:
         w = lab.world
         with _LOCK:
             _docker("rm", "-f", w.name, check=False)
-            self._run_container(lab, w.name, [f"{ROLE_LABEL}=world"])
+            self._run_container(lab, w.name, [f"{ROLE_LABEL}=world"], join)
         responder = Path(__file__).resolve().parents[1] / "responder.py"
         self.write_file(lab.name, w.name, responder.read_bytes(), "/run/cnilab/responder.py")
         run(self.exec_argv(lab.name, w.name, world_command(lab, "/run/cnilab/responder.py", "python3", WORLD_PIDFILE)))

@@ -11,25 +11,27 @@ maps into a throw-away bpffs and the programs silently stop sharing maps.
 The underlay is a bridge in a namespace of its own, `<lab>-underlay`, with no address:
 nodes have no way out of the lab.
 
-On the host the lab keeps only /run/cnilab/<lab>/ (mount namespace files), made on a
+On the machine the lab keeps only /run/cnilab/<lab>/ (mount namespace files), made on a
 private bind mount because `unshare --mount=FILE` refuses a shared mount.
+
+Everything here runs as shell on the backend's machine (this one, or one reached over
+SSH: cnilab.machines), so a multi-host lab's remote nodes are made and removed by the
+same lines as local ones. Only the check run before every command in a node keeps a
+path of its own on this machine (two stats, not a process).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import signal
-import sys
 import threading
-import time
 from pathlib import Path
 
+from ..layout import NODE_STATE_DIR, RESPONDER_MARK
+from ..machines import LOCAL, Machine
 from ..model.lab import Lab, Node
-from ..layout import RESPONDER_MARK
 from . import underlay
-from ..layout import NODE_STATE_DIR
-from .base import BackendError, NodeBackend, Removed, require_tools, run, world_command
+from .base import BackendError, NodeBackend, Removed, require_tools, world_command
 
 ROOT = Path("/run/cnilab")
 # pyinfra runs hosts as gevent greenlets (threading is patched): nodes of one lab share
@@ -37,22 +39,12 @@ ROOT = Path("/run/cnilab")
 # a node's own namespaces are made and removed side by side with the others'.
 _LOCK = threading.RLock()
 NETNS_DIR = Path("/run/netns")
-
-
-def _exited(pid: int) -> bool:
-    """Gone, or a zombie: it holds no namespace any more. (Zombies wait for whoever reaps
-    orphans, which may take a second or more; the node need not wait for that.)"""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+RESPONDER = Path(__file__).resolve().parents[1] / "responder.py"
 
 
 def _is_mountpoint(path: Path) -> bool:
     # A bind mount of a namespace (nsfs) or of /run/cnilab on itself: asked before every
     # command run in a node, so two stats, not a read of every mount of the machine.
-    # (os.path.ismount compares devices, which a bind of a directory on itself keeps.)
     target = str(path)
     if path.is_file():
         return os.path.ismount(target)
@@ -60,13 +52,52 @@ def _is_mountpoint(path: Path) -> bool:
         return any(line.split()[4] == target for line in f)
 
 
+def _q(p) -> str:
+    return shlex.quote(str(p))
+
+
+# Kill the processes of namespace $1 (by `ip netns pids`, each one started by this
+# project inside the lab) and wait until each has let go of it (gone or a zombie).
+_KILL_NS = r"""
+_kill_ns() {
+    pids=$(ip netns pids "$1" 2>/dev/null || true)
+    [ -n "$pids" ] || return 0
+    kill -9 $pids 2>/dev/null || true
+    for p in $pids; do
+        echo "process $p"
+        i=0; while [ $i -lt 100 ] && [ -e /proc/$p ] && ! awk '{s=$0; sub(/.*\) /, "", s); split(s, a, " "); exit !(a[1] == "Z" || a[1] == "X")}' /proc/$p/stat 2>/dev/null; do
+            sleep 0.01; i=$((i+1)); done
+    done
+}
+"""
+
+
 class NetnsBackend(NodeBackend):
     name = "netns"
 
+    def __init__(self, machine: Machine = LOCAL):
+        self.machine = machine
+        self._checked = False
+
     def check(self) -> None:
-        if os.geteuid() != 0:
-            raise BackendError("the netns backend needs root: run as root (sudo)")
-        require_tools("ip", "nsenter", "unshare", "mount", hint="install iproute2 and util-linux (apt-get install iproute2 util-linux)")
+        if self.machine.local:
+            if os.geteuid() != 0:
+                raise BackendError("the netns backend needs root: run as root (sudo)")
+            require_tools("ip", "nsenter", "unshare", "mount", hint="install iproute2 and util-linux (apt-get install iproute2 util-linux)")
+            return
+        if self._checked:  # a remote machine is asked once (a round trip); cnilab.preflight says the rest
+            return
+        missing = self.machine.sh(
+            "[ \"$(id -u)\" = 0 ] || echo root; for t in ip nsenter unshare mount mountpoint; do command -v $t >/dev/null || echo $t; done",
+            check=False,
+        ).stdout.decode().split()
+        if "root" in missing:
+            raise BackendError(f"{self.machine.name}: the netns backend needs root: log in as root")
+        if missing:
+            raise BackendError(
+                f"{self.machine.name}: missing {', '.join(missing)}: install iproute2 and util-linux (apt-get install iproute2 util-linux)"
+            )
+        self._checked = True
 
     # --- paths ------------------------------------------------------------------------
 
@@ -79,7 +110,16 @@ class NetnsBackend(NodeBackend):
     # --- nodes ------------------------------------------------------------------------
 
     def node_exists(self, lab_name: str, node: str) -> bool:
-        return (NETNS_DIR / node).exists() and _is_mountpoint(self.mount_file(lab_name, node))
+        if self.machine.local:
+            return (NETNS_DIR / node).exists() and _is_mountpoint(self.mount_file(lab_name, node))
+        return self.machine.sh(self._exists_test(lab_name, node), check=False).returncode == 0
+
+    def _exists_test(self, lab_name: str, node: str) -> str:
+        return f"test -e {_q(NETNS_DIR / node)} && mountpoint -q {_q(self.mount_file(lab_name, node))}"
+
+    def guarded_exec_argv(self, lab_name: str, node: str, command: str, missing_code: int) -> list[str]:
+        inner = shlex.join(self.exec_argv(lab_name, node, command))
+        return ["sh", "-c", f"{self._exists_test(lab_name, node)} || exit {missing_code}; exec {inner}"]
 
     def exec_argv(self, lab_name: str, node: str, command: str) -> list[str]:
         return [
@@ -92,59 +132,60 @@ class NetnsBackend(NodeBackend):
             command,
         ]
 
-    def _ensure_root(self) -> None:
-        ROOT.mkdir(mode=0o700, exist_ok=True)
-        if not _is_mountpoint(ROOT):
-            run(["mount", "--bind", str(ROOT), str(ROOT)])
-            run(["mount", "--make-private", str(ROOT)])
+    def _root_lines(self, lab_name: str) -> list[str]:
+        """/run/cnilab on a private bind mount of itself, and the lab's directory in it."""
+        return [
+            f"mkdir -p -m 0700 {ROOT}",
+            f"mountpoint -q {ROOT} || {{ mount --bind {ROOT} {ROOT} && mount --make-private {ROOT}; }}",
+            # before the underlay: see lab_exists
+            f"mkdir -p {_q(self.lab_dir(lab_name) / 'mnt')}",
+        ]
 
     def _world_pidfile(self, lab_name: str) -> Path:
         return self.lab_dir(lab_name) / "world.pid"
 
     def world_exists(self, lab: Lab) -> bool:
-        pidfile = self._world_pidfile(lab.name)
-        if not (NETNS_DIR / lab.world.name).exists() or not pidfile.exists():
-            return False
-        pid = pidfile.read_text().strip()
-        try:
-            return RESPONDER_MARK.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return False
+        pidfile = _q(self._world_pidfile(lab.name))
+        p = self.machine.sh(
+            f"test -e {_q(NETNS_DIR / lab.world.name)} && p=$(cat {pidfile}) && grep -qa {RESPONDER_MARK} /proc/$p/cmdline",
+            check=False,
+        )
+        return p.returncode == 0
 
-    def create_world(self, lab: Lab) -> None:
+    def create_world(self, lab: Lab, join: underlay.Join | None = None) -> None:
+        w = lab.world
+        name = shlex.quote(w.name)
+        if self.machine.local:
+            responder, python = str(RESPONDER), os.environ.get("CNILAB_PYTHON") or _python()
+        else:
+            responder, python = str(self.lab_dir(lab.name) / "responder.py"), "python3"
         with _LOCK:
             self.check()
-            self._ensure_root()
-            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)  # before the underlay: see lab_exists
-            underlay.ensure(lab.name)
-            w = lab.world
-            for pid in run(["ip", "netns", "pids", w.name], check=False).stdout.split():
-                os.kill(int(pid), signal.SIGKILL)
-            run(["ip", "netns", "del", w.name], check=False)
-            run(["ip", "netns", "add", w.name])
-            underlay.run_lines(underlay.world_lines(lab, w.name, f"ip -n {w.name}"))
-            responder = Path(__file__).resolve().parents[1] / "responder.py"
-            cmd = world_command(lab, str(responder), sys.executable, str(self._world_pidfile(lab.name)))
-            run(["ip", "netns", "exec", w.name, "sh", "-c", cmd])
+            lines = [*self._root_lines(lab.name), *underlay.ensure_lines(lab.name, join)]
+            if not self.machine.local:
+                lines.append(f"cat > {_q(responder)}")
+            lines += [
+                _KILL_NS,
+                f"_kill_ns {name} >/dev/null",
+                f"ip netns del {name} 2>/dev/null || true",
+                f"ip netns add {name}",
+                *underlay.world_lines(lab, w.name, f"ip -n {name}"),
+                f"ip netns exec {name} sh -c {shlex.quote(world_command(lab, responder, python, str(self._world_pidfile(lab.name))))}",
+            ]
+            self.machine.sh("\n".join(["set -e", *lines]), input=None if self.machine.local else RESPONDER.read_bytes())
 
-    def create_node(self, lab: Lab, node: Node) -> None:
+    def create_node(self, lab: Lab, node: Node, join: underlay.Join | None = None) -> None:
         self.check()
         with _LOCK:
             # Shared by the lab's nodes: made once, by whichever node comes first.
-            self._ensure_root()
-            self.lab_dir(lab.name).mkdir(parents=True, exist_ok=True)  # before the underlay: see lab_exists
-            underlay.ensure(lab.name)
+            if join is not None or not self.machine.local or not underlay.exists(lab.name) or not self.lab_dir(lab.name).exists():
+                underlay.run_lines([*self._root_lines(lab.name), *underlay.ensure_lines(lab.name, join)], self.machine)
         # The rest is the node's own (its namespaces, its port on the bridge): nodes are
         # made side by side, each with one shell.
         self._create_node(lab, node)
 
     def _create_node(self, lab: Lab, node: Node) -> None:
-        # A half-made node (namespace without its mount namespace, or the reverse) is
-        # made again from nothing.
-        self._remove_node(lab.name, node.name)
         mnt = self.mount_file(lab.name, node.name)
-        mnt.parent.mkdir(parents=True, exist_ok=True)
-        mnt.touch()
         setup = " && ".join(
             [
                 "mount -t sysfs sysfs /sys",
@@ -156,98 +197,93 @@ class NetnsBackend(NodeBackend):
             ]
         )
         name = shlex.quote(node.name)
-        underlay.run_lines(
-            [
-                f"ip netns add {name}",
-                f"unshare --mount={shlex.quote(str(mnt))} --propagation private true",
-                shlex.join(self.exec_argv(lab.name, node.name, setup)),
-                *underlay.node_lines(lab, node, node.name, f"ip -n {name}"),
-            ]
+        # A half-made node (namespace without its mount namespace, or the reverse) is
+        # made again from nothing.
+        self.machine.sh(
+            "\n".join(
+                [
+                    *self._remove_lines(lab.name, node.name),
+                    "set -e",
+                    f"touch {_q(mnt)}",
+                    f"ip netns add {name}",
+                    # Retried: on kernel 6.18, machines sharing one kernel (the SSH test
+                    # bed's containers) that bind new mount namespaces at the same moment
+                    # are now and then refused with EINVAL; the next try succeeds.
+                    f"i=0; until err=$(unshare --mount={_q(mnt)} --propagation private true 2>&1); do "
+                    "i=$((i+1)); [ $i -lt 30 ] || { echo \"$err\" >&2; exit 1; }; sleep 0.0$((i % 9 + 1)); done",
+                    shlex.join(self.exec_argv(lab.name, node.name, setup)),
+                    *underlay.node_lines(lab, node, node.name, f"ip -n {name}"),
+                ]
+            )
         )
 
     def lab_nodes(self, lab_name: str) -> list[str]:
         d = self.lab_dir(lab_name) / "mnt"
-        return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+        if self.machine.local:
+            return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+        return sorted(self.machine.sh(f"ls {_q(d)} 2>/dev/null || true").stdout.decode().split())
 
     def lab_exists(self, lab_name: str) -> bool:
         # The state directory is made before anything else of the lab (the underlay is
         # shared with the Docker backend and says nothing of who made it).
-        return self.lab_dir(lab_name).exists()
+        if self.machine.local:
+            return self.lab_dir(lab_name).exists()
+        return self.machine.sh(f"test -e {_q(self.lab_dir(lab_name))}", check=False).returncode == 0
 
     def labs(self) -> list[str]:
-        return sorted(p.name for p in ROOT.iterdir() if p.is_dir()) if ROOT.is_dir() else []
+        return sorted(self.machine.sh(f"ls {ROOT} 2>/dev/null || true").stdout.decode().split())
 
     # --- teardown -----------------------------------------------------------------------
 
-    def _pids_in(self, lab_name: str, node: str) -> set[int]:
-        """Processes in the node's network namespace and in its pods' namespaces."""
-        pids: set[int] = set()
-        p = run(["ip", "netns", "pids", node], check=False)
-        pids.update(int(x) for x in p.stdout.split())
-        if _is_mountpoint(self.mount_file(lab_name, node)):
-            p = run(
-                self.exec_argv(lab_name, node, "for n in $(ls /run/netns 2>/dev/null); do ip netns pids $n; done"),
-                check=False,
-            )
-            pids.update(int(x) for x in p.stdout.split())
-        pids.discard(os.getpid())
-        return pids
+    def _remove_lines(self, lab_name: str, node: str) -> list[str]:
+        """Shell that removes one node, printing `<kind> <name>` per thing removed. Only
+        processes inside this lab's namespaces are killed: the responders, BIRD, and any
+        capture the suite left running; every one of them was started by this project."""
+        mnt, ns = _q(self.mount_file(lab_name, node)), _q(NETNS_DIR / node)
+        pods = shlex.join(self.exec_argv(lab_name, node, "for n in $(ls /run/netns 2>/dev/null); do ip netns pids $n; done"))
+        return [
+            _KILL_NS,
+            f"if [ -e {ns} ]; then",
+            f"  pids=$(mountpoint -q {mnt} && {pods} 2>/dev/null || true)",
+            "  if [ -n \"$pids\" ]; then kill -9 $pids 2>/dev/null || true; for p in $pids; do echo \"process $p\"; done; fi",
+            f"  _kill_ns {shlex.quote(node)}",
+            "fi",
+            f"if mountpoint -q {mnt} 2>/dev/null; then umount {mnt}; echo \"mount {self.mount_file(lab_name, node)}\"; fi",
+            f"rm -f {mnt}",
+            f"if [ -e {ns} ]; then ip netns del {shlex.quote(node)}; echo \"netns {node}\"; fi",
+        ]
 
-    def _remove_node(self, lab_name: str, node: str) -> list[Removed]:
-        removed: list[Removed] = []
-        # Only processes inside this lab's namespaces: the responders and any capture the
-        # suite left running. Every one of them was started by this project.
-        pids = self._pids_in(lab_name, node) if (NETNS_DIR / node).exists() else set()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                removed.append(Removed("process", str(pid)))
-            except ProcessLookupError:
-                pass
-        for pid in pids:
-            for _ in range(100):
-                if _exited(pid):
-                    break
-                time.sleep(0.01)
-        mnt = self.mount_file(lab_name, node)
-        if _is_mountpoint(mnt):
-            run(["umount", str(mnt)])
-            removed.append(Removed("mount", str(mnt)))
-        if mnt.exists():
-            mnt.unlink()
-        if (NETNS_DIR / node).exists():
-            run(["ip", "netns", "del", node])
-            removed.append(Removed("netns", node))
+    def _run_removal(self, lines: list[str]) -> list[Removed]:
+        out = self.machine.sh("\n".join(lines)).stdout.decode()
+        removed = []
+        for line in out.splitlines():
+            kind, _, what = line.partition(" ")
+            if kind in ("process", "mount", "netns", "dir") and what:
+                removed.append(Removed(kind, what))
         return removed
 
     def destroy_lab(self, lab_name: str) -> list[Removed]:
         with _LOCK:
-            return self._destroy_lab(lab_name)
-
-    def _destroy_lab(self, lab_name: str) -> list[Removed]:
-        removed: list[Removed] = []
-        for node in self.lab_nodes(lab_name):
-            removed += self._remove_node(lab_name, node)
-        world = f"{lab_name}-world"
-        if (NETNS_DIR / world).exists():
-            for pid in run(["ip", "netns", "pids", world], check=False).stdout.split():
-                os.kill(int(pid), signal.SIGKILL)
-                removed.append(Removed("process", pid))
-            run(["ip", "netns", "del", world])
-            removed.append(Removed("netns", world))
-        removed += underlay.remove(lab_name)
-        d = self.lab_dir(lab_name)
-        if d.exists():
-            for sub in sorted(d.rglob("*"), reverse=True):
-                sub.rmdir() if sub.is_dir() else sub.unlink()
-            d.rmdir()
-            removed.append(Removed("dir", str(d)))
-        if ROOT.is_dir() and not any(ROOT.iterdir()):
-            if _is_mountpoint(ROOT):
-                run(["umount", str(ROOT)])
-            ROOT.rmdir()
-        return removed
+            lines = []
+            for node in self.lab_nodes(lab_name):
+                lines += self._remove_lines(lab_name, node)
+            world, d = f"{lab_name}-world", self.lab_dir(lab_name)
+            ul = underlay.name(lab_name)
+            lines += [
+                _KILL_NS,
+                f"if [ -e {_q(NETNS_DIR / world)} ]; then _kill_ns {world}; ip netns del {world}; echo 'netns {world}'; fi",
+                f"if [ -e {_q(NETNS_DIR / ul)} ]; then ip netns del {ul}; echo 'netns {ul}'; fi",
+                f"if [ -e {_q(d)} ]; then rm -rf {_q(d)}; echo 'dir {d}'; fi",
+                f"if [ -d {ROOT} ] && [ -z \"$(ls -A {ROOT})\" ]; then (mountpoint -q {ROOT} && umount {ROOT}; true); rmdir {ROOT}; fi",
+            ]
+            return self._run_removal(lines)
 
     def remove_node(self, lab_name: str, node: str) -> list[Removed]:
         # Only the node's own namespaces, mount and processes: nodes go side by side.
-        return self._remove_node(lab_name, node)
+        return self._run_removal(self._remove_lines(lab_name, node))
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable

@@ -8,32 +8,126 @@ Why not a Docker network: Docker's isolation rules for `--internal` networks
 through br_netfilter) drop every frame addressed outside the network's one subnet, which
 is exactly what native routing (pod addresses on the underlay) and a TEST-NET world host
 need. A bridge the host's iptables never sees has no such rule, and still no way out.
+
+A lab on several machines has one such bridge on each, joined into one segment by a
+VXLAN device `ulx0` on each bridge (`Join`): the device lives in the underlay namespace,
+its UDP socket in the machine's own namespace (made there with `ip link add ... netns`),
+so frames between the bridges cross the machines' network and nothing else of the machine
+changes: no address, route or iptables rule. The VNI is the lab's own and the UDP port is
+not 8472 or 4789, so a Cilium or Calico VXLAN inside the lab is never confused with it.
 """
 
 from __future__ import annotations
 
 import shlex
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Removed, run
+from ..machines import LOCAL, Machine
+from .base import Removed
 
 NETNS_DIR = Path("/run/netns")
+JOIN_PORT = 4800  # not Linux's 8472 (Cilium) nor IANA's 4789 (Calico)
+JOIN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet
+NODE_MTU = 1500  # the nodes' eth0, as kind's nodes have it
 
 
 def name(lab_name: str) -> str:
     return f"{lab_name}-underlay"
 
 
-def exists(lab_name: str) -> bool:
-    return (NETNS_DIR / name(lab_name)).exists()
+def vni(lab_name: str) -> int:
+    """The lab's own VNI for its cross-machine underlay (same on every machine)."""
+    return zlib.crc32(f"cnilab/{lab_name}".encode()) % 0xFFFFF0 + 1
 
 
-def ensure(lab_name: str) -> None:
-    if exists(lab_name):
+@dataclass(frozen=True)
+class Join:
+    """This machine's bridges joined to the same bridges of `peers` (their addresses):
+    br0 (the nodes' eth0) by `ulx0` with VNI `vni`, br1 (eth1, a declared privateNetwork)
+    by `ulx1` with VNI `vni + 1`."""
+
+    vni: int
+    peers: tuple[str, ...]
+    port: int = JOIN_PORT
+    mtu: int = NODE_MTU
+    bridges: tuple[str, ...] = ("br0",)
+
+    def devices(self) -> list[tuple[str, str, int]]:
+        """(VXLAN device, bridge, VNI) per joined bridge."""
+        return [(f"ulx{i}", bridge, self.vni + i) for i, bridge in enumerate(self.bridges)]
+
+    def state(self) -> list[dict]:
+        """What join_state reads back when the join is as it should be."""
+        return [{"dev": d, "vni": v, "port": self.port, "mtu": self.mtu, "peers": sorted(self.peers)} for d, _, v in self.devices()]
+
+
+def exists(lab_name: str, machine: Machine = LOCAL) -> bool:
+    if machine.local:
+        return (NETNS_DIR / name(lab_name)).exists()
+    return machine.sh(f"test -e {NETNS_DIR / name(lab_name)}", check=False).returncode == 0
+
+
+def ensure_lines(lab_name: str, join: Join | None = None) -> list[str]:
+    """Shell lines (run under `set -e`) that make the underlay, and join it, when missing;
+    the join's flood list is set to exactly `join.peers`."""
+    ul = shlex.quote(name(lab_name))
+    lines = [
+        f"if [ ! -e {NETNS_DIR}/{ul} ]; then ip netns add {ul}; "
+        f"printf 'link set lo up\\nlink add br0 type bridge\\nlink set br0 up\\n' | ip -n {ul} -batch -; fi",
+    ]
+    if join is None:
+        return lines
+    for dev, bridge, vni_ in join.devices():
+        if bridge != "br0":
+            lines.append(f"ip -n {ul} link show {bridge} >/dev/null 2>&1 || ip -n {ul} link add {bridge} type bridge")
+            lines.append(f"ip -n {ul} link set {bridge} up")
+        lines += [
+            f"ip -n {ul} link show {dev} >/dev/null 2>&1 || "
+            f"ip link add {dev} netns {ul} mtu {join.mtu} type vxlan id {vni_} dstport {join.port}",
+            f"ip -n {ul} link set {dev} mtu {join.mtu} master {bridge} up",
+            # Head-end replication: one all-zeros entry per peer machine; the bridge and the
+            # VXLAN device learn where each node's MAC lives from the frames that come back.
+            f"have=$(bridge -n {ul} fdb show dev {dev} | awk '$1 == \"00:00:00:00:00:00\" {{print $3}}')",
+            f"want='{' '.join(join.peers)}'",
+            f"for p in $want; do echo \" $have \" | grep -q \" $p \" || bridge -n {ul} fdb append 00:00:00:00:00:00 dev {dev} dst $p; done",
+            f"for p in $have; do echo \" $want \" | grep -q \" $p \" || bridge -n {ul} fdb del 00:00:00:00:00:00 dev {dev} dst $p; done",
+        ]
+    return lines
+
+
+def ensure(lab_name: str, machine: Machine = LOCAL, join: Join | None = None) -> None:
+    if join is None and exists(lab_name, machine):
         return
-    ul = name(lab_name)
-    run(["ip", "netns", "add", ul])
-    run(["ip", "-n", ul, "-batch", "-"], input=b"link set lo up\nlink add br0 type bridge\nlink set br0 up\n")
+    run_lines(ensure_lines(lab_name, join), machine)
+
+
+def join_state(lab_name: str, machine: Machine = LOCAL) -> list[dict]:
+    """The join's devices as they are (see Join.state); [] without a join."""
+    import json
+
+    ul = shlex.quote(name(lab_name))
+    p = machine.sh(f"ip -n {ul} -d -j link show type vxlan 2>/dev/null || echo '[]'; echo ---; bridge -n {ul} fdb show 2>/dev/null || true", check=False)
+    text = p.stdout.decode()
+    links_json, _, fdb = text.partition("---")
+    try:
+        links = json.loads(links_json or "[]")
+    except ValueError:
+        return []
+    peers: dict[str, list[str]] = {}
+    for line in fdb.splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[0] == "00:00:00:00:00:00" and f[1] == "dev" and f[3] == "dst":
+            peers.setdefault(f[2], []).append(f[4])
+    out = []
+    for link in sorted(links, key=lambda x: x["ifname"]):
+        if not link["ifname"].startswith("ulx"):
+            continue
+        info = link.get("linkinfo", {}).get("info_data", {})
+        out.append({"dev": link["ifname"], "vni": info.get("id"), "port": info.get("port"), "mtu": link.get("mtu"),
+                    "peers": sorted(peers.get(link["ifname"], []))})
+    return out
 
 
 def plug_lines(lab_name: str, port: str, netns: str, mac: str, address: str, ip: str, dev: str = "eth0", bridge: str = "br0") -> list[str]:
@@ -70,12 +164,13 @@ def world_lines(lab, netns: str, ip: str) -> list[str]:
     return plug_lines(lab.name, "world", netns, w.mac, f"{w.underlay_ip}/{lab.underlay.prefixlen}", ip)
 
 
-def run_lines(lines: list[str]) -> None:
-    run(["sh", "-c", "\n".join(["set -e", *lines])])
+def run_lines(lines: list[str], machine: Machine = LOCAL) -> None:
+    machine.sh("\n".join(["set -e", *lines]))
 
 
-def remove(lab_name: str) -> list[Removed]:
-    if not exists(lab_name):
+def remove(lab_name: str, machine: Machine = LOCAL) -> list[Removed]:
+    if not exists(lab_name, machine):
         return []
-    run(["ip", "netns", "del", name(lab_name)])
+    # The join's device goes with the namespace; its socket with the device.
+    machine.sh(f"ip netns del {shlex.quote(name(lab_name))}")
     return [Removed("netns", name(lab_name))]

@@ -19,6 +19,7 @@ from ..backends import underlay
 from ..backends import available_backends
 from ..connector import backend_for, running_elsewhere
 from ..context import lab_of, node_of
+from ..placement import placement_of
 
 # What every node of a lab asks alike (which backends hold the lab, and which of its nodes
 # they hold), asked once per pyinfra run: with Docker available each answer costs Docker
@@ -44,7 +45,7 @@ def present():
     """The node exists on the lab's underlay with its node IP, bpffs and private /run."""
     backend = backend_for(host)
     lab, node = lab_of(host), node_of(host)
-    other = _once(("elsewhere", lab.name, backend.name), lambda: running_elsewhere(lab.name, backend.name))
+    other = backend.machine.local and _once(("elsewhere", lab.name, backend.name), lambda: running_elsewhere(lab.name, backend.name))
     if other:
         # One lab, one place: a second copy would share its name and underlay.
         raise OperationError(
@@ -56,7 +57,57 @@ def present():
             return
         # Half-made by an interrupted up: made again from nothing.
         yield FunctionCommand(backend.remove_node, (lab.name, node.name), {})
-    yield FunctionCommand(backend.create_node, (lab, node), {})
+    placement = placement_of(lab, host.data)
+    yield FunctionCommand(backend.create_node, (lab, node), {"join": placement.join(lab, placement.nodes[node.name])})
+
+
+def multihost(host) -> bool:
+    """The inventory places the lab on machines of its own (one or more, maybe remote)."""
+    return bool(host.data.get("cnilab_machines"))
+
+
+def first_on_machine(host) -> bool:
+    """The host that does its machine's share of the lab (underlay, teardown)."""
+    lab = lab_of(host)
+    placement = placement_of(lab, host.data)
+    return placement.first_node_on(placement.nodes[host.data.cnilab_node]) == host.data.cnilab_node
+
+
+@operation()
+def underlay_joined():
+    """This machine's underlay bridge is joined to the other machines' (multi-host labs):
+    the VXLAN device with the lab's VNI and port, flooding to exactly the other machines."""
+    lab = lab_of(host)
+    placement = placement_of(lab, host.data)
+    machine_name = placement.nodes[host.data.cnilab_node]
+    machine = placement.machine(machine_name)
+    join = placement.join(lab, machine_name)
+    if join is None:
+        host.noop("the lab's nodes share one machine")
+        return
+    have = underlay.join_state(lab.name, machine)
+    if have == join.state():
+        host.noop(f"underlay of {machine_name} joins {', '.join(join.peers)}")
+        return
+    problem = _mtu_problem(machine, join)
+    if problem:
+        raise OperationError(f"{machine_name}: {problem}")
+    yield FunctionCommand(underlay.ensure, (lab.name, machine, join), {})
+
+
+def _mtu_problem(machine, join) -> str | None:
+    """Pod traffic must cross machines whole: the link to each peer carries the nodes'
+    frames plus the join's own VXLAN header, or the lab is refused in one line."""
+    need = join.mtu + underlay.JOIN_OVERHEAD
+    for peer in join.peers:
+        p = machine.sh(f"d=$(ip -o route get {peer} | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'); echo $d $(cat /sys/class/net/$d/mtu)", check=False)
+        parts = p.stdout.decode().split()
+        if len(parts) == 2 and int(parts[1]) < need:
+            return (
+                f"the link {parts[0]} towards {peer} has MTU {parts[1]}; the lab's underlay needs {need} "
+                f"(nodes' {join.mtu} + {underlay.JOIN_OVERHEAD} for the join's VXLAN): raise that link's MTU to {need}"
+            )
+    return None
 
 
 def _backends_with(lab_name: str) -> list:
@@ -78,13 +129,22 @@ def world_present():
     if backend.world_exists(lab):
         host.noop(f"world {lab.world.ip} answers")
         return
-    yield FunctionCommand(backend.create_world, (lab,), {})
+    placement = placement_of(lab, host.data)
+    join = placement.join(lab, placement.nodes[host.data.cnilab_node])
+    yield FunctionCommand(backend.create_world, (lab,), {"join": join})
 
 
 @operation()
 def absent():
     """The node is gone, with its pods, processes, pins and mounts."""
     lab_name, node = host.data.cnilab_lab, host.data.cnilab_node
+    if multihost(host):
+        backend = backend_for(host)
+        if node not in backend.lab_nodes(lab_name) and not backend.node_exists(lab_name, node):
+            host.noop(f"node {node} does not exist on {backend.machine.name}")
+            return
+        yield FunctionCommand(backend.remove_node, (lab_name, node), {})
+        return
     holders = [b for b in _backends_with(lab_name) if node in _nodes_on(b, lab_name)]
     if not holders:
         host.noop(f"node {node} does not exist")
@@ -97,6 +157,16 @@ def absent():
 def lab_absent():
     """Whatever else the lab made (its underlay, its state directory) is gone. Run once."""
     lab_name = host.data.cnilab_lab
+    if multihost(host):
+        # Each machine's share: the first node placed there removes it.
+        backend = backend_for(host)
+        if not first_on_machine(host):
+            return
+        if not backend.lab_exists(lab_name) and not underlay.exists(lab_name, backend.machine):
+            host.noop(f"lab {lab_name} has nothing left on {backend.machine.name}")
+            return
+        yield FunctionCommand(backend.destroy_lab, (lab_name,), {})
+        return
     holders = _backends_with(lab_name)
     if not holders and not underlay.exists(lab_name):
         host.noop(f"lab {lab_name} has nothing left")

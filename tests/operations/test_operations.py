@@ -172,6 +172,7 @@ NOT_DATA_DRIVEN = {
     "node.world_present": "the same",
     "node.absent": "the same",
     "node.lab_absent": "the same",
+    "node.underlay_joined": "joins machines' underlays over SSH; tests/test_multihost.py (and its lines: tests/test_placement.py)",
     "node.image_absent": "removes Docker images; tests/test_image.py",
 }
 
