@@ -74,8 +74,15 @@ def inventory_from_config(config):
     return config._cnilab_inventory
 
 
+def _kube_mode(config) -> bool:
+    return bool(config.getoption("--kube-context", None) or config.getoption("--kubeconfig", None))
+
+
 def pytest_ignore_collect(collection_path, config):
-    """verify/<cni>/ holds one CNI's checks: only the lab's own CNI's run (verify/common/ always)."""
+    """verify/<cni>/ holds one CNI's checks: only the lab's own CNI's run (verify/common/ always);
+    verify/kube/ a real cluster's, collected with --kube-context or --kubeconfig only."""
+    if collection_path.is_dir() and collection_path.parent.name == "verify" and collection_path.name == "kube":
+        return None if _kube_mode(config) else True
     lab = lab_from_config(config)
     if lab is None or not collection_path.is_dir() or collection_path.parent.name != "verify":
         return None

@@ -124,15 +124,20 @@ def parse_status(text: str) -> CiliumStatus:
     return st
 
 
-def exec_argv(pod: str, *cilium_args: str, context: str | None = None, kubeconfig: str | None = None,
-              namespace: str = AGENT_NAMESPACE) -> list[str]:
-    """``kubectl [--kubeconfig K] [--context C] -n kube-system exec POD -- cilium ARGS...``."""
+def kubectl_argv(context: str | None = None, kubeconfig: str | None = None) -> list[str]:
+    """``kubectl [--kubeconfig K] [--context C]``."""
     argv = ["kubectl"]
     if kubeconfig:
         argv += ["--kubeconfig", kubeconfig]
     if context:
         argv += ["--context", context]
-    return argv + ["-n", namespace, "exec", pod, "-c", "cilium-agent", "--", "cilium", *cilium_args]
+    return argv
+
+
+def exec_argv(pod: str, *cilium_args: str, context: str | None = None, kubeconfig: str | None = None,
+              namespace: str = AGENT_NAMESPACE) -> list[str]:
+    """``kubectl [--kubeconfig K] [--context C] -n kube-system exec POD -- cilium ARGS...``."""
+    return kubectl_argv(context, kubeconfig) + ["-n", namespace, "exec", pod, "-c", "cilium-agent", "--", "cilium", *cilium_args]
 
 
 def run_cilium(pod: str, *cilium_args: str, context: str | None = None, kubeconfig: str | None = None,

@@ -2,7 +2,11 @@
 all Established (the mesh, or the reflectors and their clients: clients do not mesh).
 A VXLAN lab (calico_backend: vxlan) runs no BIRD at all."""
 
+import pytest
+
 from cnilab.cni.calico import calicoctl, status
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def test_bird_runs_as_the_mode_wants(running_lab, lab, node):

@@ -3,7 +3,11 @@ node's address, through Felix's cali-nat-outgoing rule and ipsets."""
 
 import re
 
+import pytest
+
 from cnilab.cni.calico import felix, nat
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def test_pod_reaches_the_world_masqueraded(running_lab, lab, pod):

@@ -2,6 +2,10 @@
 default route, each local pod's /32 on its cali veth, and, learnt over BGP by BIRD (or
 programmed as Felix does in VXLAN mode), the local block's blackhole and the remote blocks."""
 
+import pytest
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
+
 
 def _lines(host, netns: str | None = None) -> list[str]:
     cmd = "ip netns exec %s ip -4 route show" if netns else "ip -4 route show"

@@ -4,8 +4,12 @@ none at all without encapsulation."""
 
 import json
 
+import pytest
+
 from cnilab.cni.calico import ipip
 from cnilab.cni.calico.plan import TUNL0, VXLAN_DEV, VXLAN_PORT, VXLAN_VNI
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def _link(host, dev):

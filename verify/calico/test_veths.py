@@ -3,7 +3,11 @@ answering the pod's ARP for its gateway 169.254.1.1 with that MAC."""
 
 import json
 
+import pytest
+
 from cnilab.cni.calico.plan import HOST_VETH_MAC, POD_GATEWAY
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def test_veth_mac_and_mtu(running_lab, lab, pod):

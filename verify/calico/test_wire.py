@@ -8,12 +8,16 @@ import io
 import threading
 import time
 
+import pytest
+
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.vxlan import VXLAN
 from scapy.utils import PcapReader
 
 from cnilab.cni.calico.plan import TUNL0, VXLAN_DEV, VXLAN_PORT, VXLAN_VNI
 from cnilab.verify import cross_node_pair
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def _pair(lab):

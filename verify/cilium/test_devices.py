@@ -1,6 +1,9 @@
 """Cilium's devices on every node: cilium_host/cilium_net, cilium_vxlan (seed 002)."""
 
+import pytest
 import readers
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def test_cilium_host_and_net_are_a_veth_pair_without_arp(running_lab, node):

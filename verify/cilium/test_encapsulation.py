@@ -17,6 +17,8 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import bind_layers
 from scapy.utils import PcapReader
 
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
+
 bind_layers(UDP, VXLAN, dport=8472)  # Cilium's port; scapy knows only 4789
 
 

@@ -4,6 +4,7 @@ namespace of its own with the health IP and a pod's routes, counted by IPAM, in 
 endpoint map and the ipcache (reserved:health), and reachable from the other nodes' health
 endpoints through the datapath (what `Cluster health: 3/3 reachable` probes, ICMP part)."""
 
+import pytest
 import readers
 
 from cnilab.cni.cilium import identity, maps
@@ -11,6 +12,8 @@ from cnilab.cni.cilium.listing import LISTS
 from cnilab.cni.cilium.plan import HEALTH_DEV, HEALTH_NETNS_PATH, HEALTH_PEER
 from cnilab.cni.cilium.status import node_status
 from cnilab.pytest_plugin import lab_from_config
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def test_lxc_health_on_the_node(running_lab, lab, node):

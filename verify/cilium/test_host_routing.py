@@ -7,6 +7,8 @@ import pytest
 
 from cnilab.verify import cross_node_pair
 
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
+
 PINGS = 5
 
 

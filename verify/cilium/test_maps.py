@@ -1,8 +1,11 @@
 """The pinned maps: tunnel map, endpoint map, ipcache (seed 000: `cilium bpf tunnel list`)."""
 
+import pytest
 import readers
 
 from cnilab.cni.cilium import maps
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def _entries(running_lab, node, name, cls):

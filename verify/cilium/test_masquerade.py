@@ -14,6 +14,8 @@ import readers
 
 from cnilab.cni.cilium.maps import PIN_DIR
 
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
+
 SNAT_MAP = "cilium_snat_v4_external"
 
 

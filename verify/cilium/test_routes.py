@@ -1,8 +1,11 @@
 """Node and pod routes, line for line as Cilium installs them (seed 000: `ip r s`)."""
 
+import pytest
 import readers
 
 from cnilab.model.lab import Route
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def _lines(routes: list[dict], devs: set[str]) -> set[str]:

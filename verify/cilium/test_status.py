@@ -7,6 +7,8 @@ import readers
 
 from cnilab.cni.cilium.status import LB_MAP, SNAT_MAP, expected_status, format_status, node_status
 
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
+
 
 def test_status_names_the_mode(running_lab, lab, node):
     pins = readers.pinned_maps(running_lab.host(node))

@@ -1,6 +1,9 @@
 """Which BPF program sits on which tc hook (seed 000: `tc filter show dev cilium_vxlan egress`)."""
 
+import pytest
 import readers
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 
 def test_programs_on_their_hooks(running_lab, lab, node):

@@ -9,6 +9,8 @@ import pytest
 
 from cnilab.pytest_plugin import lab_from_config
 
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
+
 
 def _pairs(lab):
     same, cross = [], []

@@ -6,8 +6,12 @@ table holds exactly the rules kube-proxy writes; where it does not, none."""
 
 import re
 
+import pytest
+
 from cnilab.kubeproxy import nat_rules
 from cnilab.pytest_plugin import lab_from_config
+
+pytestmark = pytest.mark.lab_only  # the lab model's own predictions, not a real cluster's (--kube-context)
 
 ANSWER = re.compile(r"^PodName: (\S+) \| PodIP: eth0 (\S+)/32$")
 
