@@ -250,16 +250,22 @@ class CiliumLab(LabView):
         entries = [maps.IpcacheEntry("0.0.0.0/0", identity.ID_WORLD)]
         for n in self.nodes:
             local = n.name == node
-            tep = None if local or not self.mode.tunnelled else str(n.ip)
+            # What sits behind a remote node carries its IP as tunnel endpoint, tunnel or
+            # native routing alike: Cilium 1.13's agent writes the host IP of every remote
+            # address it learns (our datapath takes its tunnels from cilium_tunnel_map).
+            tep = None if local else str(n.ip)
             node_id = identity.ID_HOST if local else identity.ID_REMOTE_NODE
-            entries.append(maps.IpcacheEntry(f"{n.ip}/32", node_id))
+            # The kube-apiserver's address, seen from the other nodes: reserved identity 7
+            # (kind's control-plane; 1.13 pkg/identity, seed 000's `cilium identity list`).
+            ip_id = identity.ID_KUBE_APISERVER if not local and n.role == "control-plane" else node_id
+            entries.append(maps.IpcacheEntry(f"{n.ip}/32", ip_id))
             if n.private_ip:
                 entries.append(maps.IpcacheEntry(f"{n.private_ip}/32", node_id))
             entries.append(maps.IpcacheEntry(f"{n.router_ip}/32", node_id, tep))
             # Every node's health endpoint: reserved:health, behind its node like a pod.
             entries.append(maps.IpcacheEntry(f"{n.health_ip}/32", identity.ID_HEALTH, tep))
         for p in self.pods:
-            remote = p.node != node and self.mode.tunnelled
+            remote = p.node != node
             entries.append(maps.IpcacheEntry(f"{p.ip}/32", p.identity, str(self.node(p.node).ip) if remote else None))
         return entries
 

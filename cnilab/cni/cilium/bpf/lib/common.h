@@ -61,6 +61,7 @@
 #define HOST_ID			1
 #define WORLD_ID		2
 #define REMOTE_NODE_ID		6
+#define KUBE_APISERVER_NODE_ID	7
 
 /* Errors, named and numbered as Cilium's.  They never overlap with tc
  * verdicts (0..8), so one int carries either a verdict or an error and the

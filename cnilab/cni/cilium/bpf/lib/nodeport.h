@@ -232,7 +232,9 @@ static __always_inline int snat_v4_masquerade(struct __sk_buff *ctx)
 	{
 		struct remote_endpoint_info *info = lookup_ip4_remote_endpoint(daddr);
 
-		if (info && (info->sec_label == REMOTE_NODE_ID || info->sec_label == HOST_ID))
+		/* identity_is_remote_node(): the kube-apiserver's node is a remote node too */
+		if (info && (info->sec_label == REMOTE_NODE_ID || info->sec_label == KUBE_APISERVER_NODE_ID ||
+			     info->sec_label == HOST_ID))
 			return CTX_ACT_OK;
 	}
 #endif /* TUNNEL_MODE */
