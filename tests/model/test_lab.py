@@ -305,7 +305,9 @@ def test_ipcache_entries(lab, node):
     for n in lab.nodes:
         local = n.name == node
         node_id = ids.ID_HOST if local else ids.ID_REMOTE_NODE
-        assert entries[f"{n.ip}/32"].identity == node_id
+        # seen from the other nodes, the control-plane's address is the kube-apiserver's (7)
+        apiserver = not local and n.name == CP
+        assert entries[f"{n.ip}/32"].identity == (ids.ID_KUBE_APISERVER if apiserver else node_id)
         assert entries[f"{n.router_ip}/32"].identity == node_id
         assert entries[f"{n.router_ip}/32"].tunnel_endpoint == (None if local else str(n.ip))
     for p in lab.pods:
