@@ -136,7 +136,7 @@ def _pod_ping_rides_vxlan_in_vxlan(inv) -> None:
     backend = inv.backend().of(src.node)
     ping = shlex.join(backend.exec_argv(lab.name, src.node, f"ip netns exec {src.name} ping -c1 -W2 {dst.ip} >/dev/null"))
     p = machine.sh(
-        f"f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 2 -w $f/cap.pcap 'udp port {underlay.JOIN_PORT}' 2>$f/err & pid=$!; "
+        f"f=$(mktemp -d); timeout 10 tcpdump --immediate-mode -U -pn -i eth0 -c 2 -w $f/cap.pcap 'udp port {underlay.JOIN_PORT}' 2>$f/err & pid=$!; "
         "for i in $(seq 100); do grep -q listening $f/err && break; sleep 0.05; done; "
         f"{ping}; wait $pid; cat $f/cap.pcap; rm -rf $f"
     )

@@ -101,7 +101,9 @@ class DockerBackend(NodeBackend):
         pid = self._pid(node)
         if not pid:
             return ["docker", "exec", "-i", node, "sh", "-c", command]
-        return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--", "env", "-i", f"PATH={NODE_PATH}", "sh", "-c", command]
+        # The container's PATH set by the shell itself: an `env` in between costs an exec
+        # (2 ms) on every command, and verify runs hundreds.
+        return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--", "sh", "-c", f"PATH={NODE_PATH}; export PATH; {command}"]
 
     def _prepare(self, lab: Lab, join: underlay.Join | None = None) -> tuple[str, list[str]]:
         """What every container of the lab starts from: the node image (built when missing),

@@ -30,7 +30,7 @@ def _capture(running_lab, src, dst) -> list:
     """The echo request and reply on the destination node's eth0: any IPv4 but BGP (the
     filter must not assume the encapsulation it is there to check)."""
     cmd = (
-        "f=$(mktemp -d); timeout 10 tcpdump -U -pn -i eth0 -c 4 -w $f/cap.pcap "
+        "f=$(mktemp -d); timeout 10 tcpdump --immediate-mode -U -pn -i eth0 -c 4 -w $f/cap.pcap "
         "'ip and not (tcp port 179)' 2>$f/err & pid=$!; "
         "for i in $(seq 100); do grep -q listening $f/err && break; sleep 0.05; done; "
         "wait $pid; base64 -w0 $f/cap.pcap; rm -rf $f"

@@ -25,7 +25,7 @@ bind_layers(UDP, VXLAN, dport=8472)  # Cilium's port; scapy knows only 4789
 def _capture(running_lab, src, dst, capture_filter: str, dev: str = "eth0") -> list:
     """The first two frames on the source node's `dev` matching the filter, around one ping."""
     cmd = (
-        f"f=$(mktemp -d); timeout 10 tcpdump -U -pn -i {dev} -c 2 -w $f/cap.pcap '{capture_filter}' 2>$f/err & pid=$!; "
+        f"f=$(mktemp -d); timeout 10 tcpdump --immediate-mode -U -pn -i {dev} -c 2 -w $f/cap.pcap '{capture_filter}' 2>$f/err & pid=$!; "
         "for i in $(seq 100); do grep -q listening $f/err && break; sleep 0.05; done; "
         f"ip netns exec {src.name} ping -c1 -W2 {dst.ip} >/dev/null; wait $pid; base64 -w0 $f/cap.pcap; rm -rf $f"
     )

@@ -78,7 +78,7 @@ def _src_seen_by(running_lab, cp, src) -> str | None:
 
     def capture():
         result["out"] = cp_host.run(
-            "timeout 10 tcpdump -pn -i eth0 -c 1 %s 2>/dev/null", f"icmp[icmptype] = icmp-echo and dst host {cp.ip}"
+            "timeout 10 tcpdump --immediate-mode -pn -i eth0 -c 1 %s 2>/dev/null", f"icmp[icmptype] = icmp-echo and dst host {cp.ip}"
         ).stdout
 
     t = threading.Thread(target=capture)
