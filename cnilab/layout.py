@@ -6,5 +6,8 @@ NODE_STATE_DIR = "/run/cnilab"
 NODE_OBJECT_DIR = f"{NODE_STATE_DIR}/bpf"
 ATTACH_DIR = f"{NODE_STATE_DIR}/tc"
 PID_DIR = f"{NODE_STATE_DIR}/pods"
+# Written as the last step of making a node: a node without it was left half-made (an
+# interrupted up) and is made again from nothing.
+NODE_MADE = f"{NODE_STATE_DIR}/node-made"
 # In the command line of every responder the lab starts: only those are ever stopped.
 RESPONDER_MARK = "cnilab-responder"

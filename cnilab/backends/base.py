@@ -53,8 +53,11 @@ class NodeBackend(ABC):
     def node_exists(self, lab_name: str, node: str) -> bool: ...
 
     def node_complete(self, lab_name: str, node: str) -> bool:
-        """The node was made to the end (an interrupted `up` can leave one without its eth0)."""
-        return self.run_in(lab_name, node, "test -e /sys/class/net/eth0", check=False).returncode == 0
+        """The node was made to the end: an interrupted `up` can leave one whose eth0 is
+        there without its address, or down; the last step of making it leaves NODE_MADE."""
+        from ..layout import NODE_MADE
+
+        return self.run_in(lab_name, node, f"test -e {NODE_MADE}", check=False).returncode == 0
 
     @abstractmethod
     def create_node(self, lab: Lab, node: Node) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import image
 from ..model.lab import Lab, Node
-from ..layout import RESPONDER_MARK
+from ..layout import NODE_MADE, RESPONDER_MARK
 from . import underlay
 from .base import BackendError, NodeBackend, Removed, require_tools, run, world_command
 
@@ -169,7 +169,7 @@ class DockerBackend(NodeBackend):
                 _docker("rm", "-f", node.name)  # stopped or half-made: start over
             # eth0 gets the MAC kind's nodes had (02:42 + IP).
             self._run_container(lab, node.name, [f"{NODE_LABEL}={node.name}"], join)
-        run(self.exec_argv(lab.name, node.name, "mkdir -p /run/cnilab /run/netns"))
+        run(self.exec_argv(lab.name, node.name, f"mkdir -p /run/cnilab /run/netns && touch {NODE_MADE}"))
 
     def _containers(self, lab_name: str, *labels: str) -> list[str]:
         """The lab's containers (running or not) carrying every one of `labels` too."""

@@ -27,7 +27,7 @@ import shlex
 import threading
 from pathlib import Path
 
-from ..layout import NODE_STATE_DIR, RESPONDER_MARK
+from ..layout import NODE_MADE, NODE_STATE_DIR, RESPONDER_MARK
 from ..machines import LOCAL, Machine
 from ..model.lab import Lab, Node
 from . import underlay
@@ -213,6 +213,7 @@ class NetnsBackend(NodeBackend):
                     "i=$((i+1)); [ $i -lt 30 ] || { echo \"$err\" >&2; exit 1; }; sleep 0.0$((i % 9 + 1)); done",
                     shlex.join(self.exec_argv(lab.name, node.name, setup)),
                     *underlay.node_lines(lab, node, node.name, f"ip -n {name}"),
+                    shlex.join(self.exec_argv(lab.name, node.name, f"touch {NODE_MADE}")),  # the last step
                 ]
             )
         )
