@@ -42,11 +42,7 @@ def get_machine(entry) -> Machine:
     with _LOCK:
         if key not in _MACHINES:
             if hostname in LOCAL_NAMES:
-                address = data.get("cnilab_underlay_address")
-                m: Machine = LocalMachine(address) if address else LOCAL
-                if data.get("machine"):
-                    m = LocalMachine(address)
-                    m.name = data["machine"]
+                m: Machine = LocalMachine(data.get("cnilab_underlay_address"), data.get("machine") or "local")
             else:
                 from .ssh import SshMachine
 

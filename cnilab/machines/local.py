@@ -12,8 +12,9 @@ class LocalMachine(Machine):
     name = "local"
     local = True
 
-    def __init__(self, address: str | None = None):
+    def __init__(self, address: str | None = None, name: str = "local"):
         self._address = address
+        self.name = name
 
     @property
     def address(self) -> str | None:

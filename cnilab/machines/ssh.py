@@ -84,10 +84,9 @@ class SshMachine(Machine):
 
     def _exec(self, argv: list[str], input: bytes | None, timeout: float | None):
         timeout = timeout or self.timeout
+        transport = self.transport()  # MachineUnreachable when it cannot connect
         try:
-            chan = self.transport().open_session(timeout=self.connect_timeout)
-        except MachineUnreachable:
-            raise
+            chan = transport.open_session(timeout=self.connect_timeout)
         except Exception as e:  # paramiko: SSHException, EOFError, socket errors
             self.lose(f"dropped the connection: {e}")
             raise MachineUnreachable(self._lost) from None
