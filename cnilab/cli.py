@@ -278,6 +278,18 @@ def cmd_graph(a) -> int:
     return 0
 
 
+def cmd_monitor(a) -> int:
+    """`cilium monitor` for a running lab: its programs' trace, drop and debug notifications."""
+    lab, backend = _running(a.lab)
+    monitor = getattr(lab.plugin, "monitor", None)  # the CNI's own (Cilium's)
+    if monitor is None:
+        print(f"cnilab monitor: a {lab.decl.cni.plugin} lab has no datapath notifications", file=sys.stderr)
+        return 2
+    nodes = [_node(lab, a.node)] if a.node else [n.name for n in lab.nodes]
+    return monitor(lab, backend, nodes, verbosity=min(a.verbose, 2), types=a.type or [], json=a.json,
+                   numeric=a.numeric, seconds=a.seconds)
+
+
 def cmd_identity(a) -> int:
     """`cilium identity list` from the lab's model: no node is asked, the lab need not run.
     The identities are the lab's own, numbered by hash; a real agent allocates others."""
@@ -373,6 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", help="the file to write (default build/LAB.svg)")
     p.add_argument("--format", choices=["svg", "png"], help="default: the output's suffix, else svg")
     p.set_defaults(func=cmd_graph)
+    p = sub.add_parser("monitor", help="the datapath's trace, drop and debug events as `cilium monitor` prints them")
+    p.add_argument("lab")
+    p.add_argument("node", nargs="?", help="one node (name or kind suffix); default: every node, each line prefixed")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v: debug messages too; -vv: packet dumps")
+    p.add_argument("-t", "--type", action="append", choices=["trace", "drop", "debug", "capture"], help="only these (repeatable)")
+    p.add_argument("-j", "--json", action="store_true", help="one JSON object per event, as `cilium monitor -j`")
+    p.add_argument("-n", "--numeric", action="store_true", help="identities as numbers, reserved ones too")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_monitor)
     p = sub.add_parser(
         "identity",
         help="list the lab's identities as `cilium identity list` does (from its model: the lab's own numbers)",

@@ -184,8 +184,17 @@ def _json(text: str | None) -> list:
 
 
 def tc_programs(text: str | None) -> list[str]:
-    """`tc -j filter show dev X ingress|egress`: the names of the BPF programs attached."""
-    return [f["options"]["bpf_name"] for f in _json(text) if f.get("kind") == "bpf" and "bpf_name" in f.get("options", {})]
+    """`tc -j filter show dev X ingress|egress`: the names of the BPF filters attached. A
+    name that does not say the program (Cilium's loader names filters `cilium-<ifname>`)
+    gets the program's own name after it: `cilium-eth0 (cil_from_netdev)`."""
+    out = []
+    for f in _json(text):
+        opts = f.get("options", {})
+        if f.get("kind") != "bpf" or "bpf_name" not in opts:
+            continue
+        name, prog = opts["bpf_name"], (opts.get("prog") or {}).get("name")
+        out.append(name if ":[" in name or not prog else f"{name} ({prog})")
+    return out
 
 
 def bird_parser(plugin: str):

@@ -19,6 +19,9 @@ W = "worker"  # the node each case breaks
 BREAKS = {
     "node route deleted": "ip route del 10.0.0.0/24",
     "tc filter detached": "tc filter del dev cilium_vxlan egress",
+    # the right program, under iproute2's name for it instead of Cilium's cilium-eth0
+    "tc filter named by its object": "tc filter replace dev eth0 ingress pref 1 handle 1 bpf da "
+    "obj $(ls /run/cnilab/bpf/*/bpf_host.o | head -1) sec from-netdev",
     "tunnel map entry deleted": "bpftool map delete pinned /sys/fs/bpf/tc/globals/cilium_tunnel_map key hex 0a 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00",
     "endpoint map entry corrupted": "bpftool map update pinned /sys/fs/bpf/tc/globals/cilium_lxc "
     "key hex $(ip netns exec net ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1 | tr . ' ' | xargs printf '%02x ') 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00 "

@@ -14,6 +14,7 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, opera
 from pyinfra.api.exceptions import OperationError
 from pyinfra.api.state import StateStage
 
+from ..bpf import tcname
 from ..facts.tc import ATTACH_DIR, NODE_OBJECT_DIR, BpfFilters, Datapath
 
 
@@ -38,6 +39,24 @@ class Program:
     @property
     def node_object(self) -> str:
         return f"{NODE_OBJECT_DIR}/{self.digest}/{self.object_name}"
+
+    @property
+    def named_by_tc(self) -> bool:
+        """Whether tc's own name for it (object and section) is the one wanted."""
+        return self.hook.name == f"{self.object_name}:[{self.hook.section}]"
+
+
+def _rename_lines(renamed: list[Program]) -> list[str]:
+    """Shell lines giving each filter of ``renamed`` its hook's name: one `tc -batch`
+    printing their programs, read by one python3 (bpf/tcname.py) that names them."""
+    if not renamed:
+        return []
+    shows = "".join(f"filter show dev {p.hook.dev} {p.hook.direction}\\n" for p in renamed)
+    args = " ".join(shlex.quote(a) for p in renamed for a in (p.hook.dev, p.hook.direction, p.hook.name))
+    return [f"printf '{shows}' | tc -j -batch - | python3 -c {shlex.quote(_TCNAME_SOURCE)} {args}"]
+
+
+_TCNAME_SOURCE = Path(tcname.__file__).read_text()
 
 
 def _current(p: Program, filters: dict, records: dict) -> bool:
@@ -161,5 +180,6 @@ def programs(wanted: Callable[[dict], list[Program]], devices: list[str], shared
             f"filter replace dev {dev} {direction} pref 1 handle 1 bpf da obj {shlex.quote(p.node_object)} sec {p.hook.section}",
         ]
     lines += ["tc -batch - <<'EOF'", *attach, "EOF"]
+    lines += _rename_lines([p for p in stale if not p.named_by_tc])
     yield StringCommand("set -e\n" + "\n".join(lines))
     yield FunctionCommand(_record, (stale,), {})

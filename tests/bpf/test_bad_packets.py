@@ -407,11 +407,12 @@ def _cases() -> list[Case]:
         {"*": PASS, **at("from-container", KPR, cut_hdr), **at("from-netdev", NETDEV, cut_hdr)},
         why="a UDP header of 6 bytes to the node")
 
-    # -- ICMP cut short: only NAT reads ICMP (from-netdev toward the node, to-netdev masquerade).
+    # -- ICMP cut short: conntrack reads ICMP where a pod sends (from-container), NAT where it
+    # translates (from-netdev toward the node, to-netdev masquerade).
     add("icmp-cut-to-node", from_world(ip4(lab.EXTERNAL_CLIENT, NODE.node_ip, bytes(PING)[:4], 1)),
-        {"*": PASS, **at("from-netdev", NETDEV, cut_hdr)})
+        {"*": PASS, "from-container": cut_hdr, **at("from-netdev", NETDEV, cut_hdr)})
     add("icmp-cut-pod-to-world", from_pod(ip4(A.ip, lab.WORLD_HOST, bytes(PING)[:4], 1)),
-        {**not_ours(), **at("to-netdev", MASQ, cut_hdr)})
+        {**not_ours(native_redirect=False), "from-container": cut_hdr, **at("to-netdev", MASQ, cut_hdr)})
 
     # -- TTL: routing into a pod or out of eth0 needs a hop left; the tunnel keeps the TTL.
     add("ttl-0-to-pod", from_pod(ping(A.ip, B.ip, ttl=0)),
@@ -523,13 +524,19 @@ class Datapath:
         return after
 
     def state(self) -> dict[str, list]:
+        """What the load balancer and NAT recorded: service and translated-flow conntrack
+        entries (TUPLE_F_SERVICE, or a rev_nat_index), and NAT entries. The plain conntrack
+        entry every tracked packet makes is not state in this sense."""
         if not self.has_nat:
             return {}
-        return {name: self.sb.dump_map(name) for name in ("cilium_ct4_global", "cilium_snat_v4_external")}
+        lb = [e for e in self.sb.dump_map("cilium_ct4_global") if e.key[13] & 4 or int.from_bytes(e.value[38:40], "little")]
+        return {"cilium_ct4_global": lb, "cilium_snat_v4_external": self.sb.dump_map("cilium_snat_v4_external")}
 
     def clear_state(self, state: dict[str, list]) -> None:
-        for name, entries in state.items():
-            for e in entries:
+        """Empty the conntrack and NAT maps, whatever ``state`` showed of them."""
+        names = ("cilium_ct4_global", "cilium_ct_any4_global") + (("cilium_snat_v4_external",) if self.has_nat else ())
+        for name in names:
+            for e in self.sb.dump_map(name):
                 self.sb.bpftool("map", "delete", "pinned", self.sb.map_path(name), "key", *bpftool_hex(e.key))
 
 

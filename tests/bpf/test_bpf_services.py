@@ -25,7 +25,14 @@ B_ID = lab.BACKEND_IDS[(lab.POD_B.ip, 80)]
 
 
 def ct(sb) -> list[CtEntry]:
-    return [e for e in ct_entries(sb.dump_map_json("cilium_ct4_global"))]
+    """The load balancer's conntrack entries: a flow's backend (TUPLE_F_SERVICE) and its
+    translation (a rev_nat_index). The plain entries every tracked flow gets are
+    conntrack's, tested in test_bpf_conntrack.py."""
+    return [e for e in ct_entries(sb.dump_map_json("cilium_ct4_global")) if e.flags & 4 or e.rev_nat_index]
+
+
+def plain_ct(sb, name: str = "cilium_ct4_global") -> list[CtEntry]:
+    return [e for e in ct_entries(sb.dump_map_json(name)) if not (e.flags & 4 or e.rev_nat_index)]
 
 
 def nat(sb) -> list[NatEntry]:

@@ -327,20 +327,24 @@ def test_ipcache_entries(lab, node):
 @pytest.mark.parametrize("node", [CP, W1, W2])
 def test_tc_attachments(lab, node):
     got = {(a.dev, a.direction): a.name for a in lab.tc_attachments(node)}
+    # Cilium 1.13 names what its loader attaches `cilium-<ifname>` (seed 000: cilium-eth0)
+    # and what init.sh attaches with tc after object and section (bpf_overlay)
     expected = {
-        ("cilium_host", "ingress"): "bpf_host.o:[to-host]",
-        ("cilium_host", "egress"): "bpf_host.o:[from-host]",
-        ("cilium_net", "ingress"): "bpf_host.o:[to-host]",
+        ("cilium_host", "ingress"): "cilium-cilium_host",
+        ("cilium_host", "egress"): "cilium-cilium_host",
+        ("cilium_net", "ingress"): "cilium-cilium_net",
         ("cilium_vxlan", "ingress"): "bpf_overlay.o:[from-overlay]",
         ("cilium_vxlan", "egress"): "bpf_overlay.o:[to-overlay]",
         # seed 000's `tc filter show dev eth0 ingress/egress`: kube-proxy replacement and
         # BPF masquerade put from-netdev / to-netdev on the node's device
-        ("eth0", "ingress"): "bpf_host.o:[from-netdev]",
-        ("eth0", "egress"): "bpf_host.o:[to-netdev]",
+        ("eth0", "ingress"): "cilium-eth0",
+        ("eth0", "egress"): "cilium-eth0",
     }
     for p in lab.pods_on(node):
-        expected[(p.lxc, "ingress")] = "bpf_lxc.o:[from-container]"
-    expected[("lxc_health", "ingress")] = "bpf_lxc.o:[from-container]"  # the health endpoint's
+        expected[(p.lxc, "ingress")] = f"cilium-{p.lxc}"
+    expected[("lxc_health", "ingress")] = "cilium-lxc_health"  # the health endpoint's
+    sections = {(a.dev, a.direction): a.section for a in lab.tc_attachments(node)}
+    assert sections[("eth0", "ingress")] == "from-netdev" and sections[("cilium_host", "egress")] == "from-host"
     assert got == expected
     assert len(got) == len(lab.tc_attachments(node))
     endpoints = {a.dev: a.endpoint for a in lab.tc_attachments(node) if a.program == "bpf_lxc"}

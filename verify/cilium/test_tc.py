@@ -16,6 +16,9 @@ def test_programs_on_their_hooks(running_lab, lab, node):
             problems.append(f"{hook.dev} {hook.direction}: expected [{hook.name}], got {names}")
         elif not (got[0]["direct_action"] and got[0]["jited"] and got[0]["pref"] == 1):
             problems.append(f"{hook.dev} {hook.direction}: {hook.name} is not direct-action, jited, pref 1: {got[0]}")
+        elif got[0]["prog"] != hook.prog:
+            # `cilium-eth0` does not say which program: its function name does
+            problems.append(f"{hook.dev} {hook.direction}: {hook.name} runs {got[0]['prog']}, not {hook.prog}")
     assert not problems, f"{node}:\n" + "\n".join(problems)
 
 

@@ -59,6 +59,14 @@ class CiliumPlugin(CniPlugin):
 
         return LISTS
 
+    def monitor(self, lab, backend, nodes: list[str], verbosity: int, types: list[str], json: bool,
+                numeric: bool, seconds: float | None) -> int:
+        """`cnilab monitor`: the nodes' notifications as `cilium monitor` prints them."""
+        from .monitor import TYPES, Options, run
+
+        chosen = set().union(*(TYPES[t] for t in types)) if types else set()
+        return run(lab, backend, nodes, Options(verbosity, chosen, json, numeric), seconds)
+
     def identity_list(self, lab) -> str:
         """`cnilab identity list`: the lab's identities as `cilium identity list` prints them,
         from the model (the numbers are the lab's own)."""

@@ -59,6 +59,11 @@ class NodeBpfConfig:
     # IPV4_LOOPBACK: Cilium's --ipv4-service-loopback-address, the source a pod's own
     # packet gets when the service it called picked the pod itself as backend.
     service_loopback_ip: str = "169.254.42.1"
+    # The host endpoint's ID: bpf_host's EVENT_SOURCE, what `cilium monitor` prints as FROM.
+    host_ep_id: int = 1
+    # Notifications (cnilab monitor): DEBUG messages, and MONITOR_AGGREGATION 0..3.
+    debug: bool = False
+    monitor_aggregation: int = 3
 
     def __post_init__(self) -> None:
         owner = "NodeBpfConfig"
@@ -78,9 +83,11 @@ class NodeBpfConfig:
         for field in ("host_ifindex", "net_ifindex", "encap_ifindex", "native_ifindex"):
             _check_int(owner, field, getattr(self, field), 1, 2**31 - 1)
         _check_int(owner, "tunnel_port", self.tunnel_port, 1, 65535)
+        _check_int(owner, "host_ep_id", self.host_ep_id, 1, 4095)
+        _check_int(owner, "monitor_aggregation", self.monitor_aggregation, 0, 4)
         _check_int(owner, "mtu", self.mtu, 68, 65535)
         _check_int(owner, "tunnel_mtu", self.tunnel_mtu, 68, self.mtu)
-        for field in ("tunnel", "kube_proxy_replacement", "bpf_masquerade", "host_routing_bpf"):
+        for field in ("tunnel", "kube_proxy_replacement", "bpf_masquerade", "host_routing_bpf", "debug"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"{owner}.{field}: must be a bool: {getattr(self, field)!r}")
         if self.snat_exclusion_cidr is not None:
@@ -197,6 +204,7 @@ def node_config_vars(node: NodeBpfConfig) -> dict[str, ConfigVar]:
         _mac("host_mac", node.host_mac),
         _u32("cilium_net_ifindex", node.net_ifindex, "cilium_net"),
         _u32("encap_ifindex", node.encap_ifindex, "cilium_vxlan" if node.tunnel else "no tunnel: cilium_host"),
+        _u32("host_ep_id", node.host_ep_id, "the host endpoint"),
     ]
     return {v.name: v for v in out}
 

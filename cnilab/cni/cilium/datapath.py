@@ -39,6 +39,9 @@ def node_config(lab: CiliumLab, node_name: str, links: dict) -> NodeBpfConfig:
         bpf_masquerade=lab.mode.masquerade == "bpf",
         host_routing_bpf=lab.mode.host_routing == "bpf",
         snat_exclusion_cidr=lab.mode.masquerade_exclusion,
+        host_ep_id=n.host_ep_id,
+        debug=lab.mode.datapath_debug,
+        monitor_aggregation=lab.mode.monitor_aggregation,
     )
 
 

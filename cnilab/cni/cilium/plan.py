@@ -19,6 +19,9 @@ from ...model import ids
 from ...model.lab import DEVICE_MTU, Lab, Node, PodInstance, Route
 from ..base import LabView
 from . import identity, lb, maps
+# Helm's bpf.monitorAggregation as the agent's option level (pkg/option/monitor.go):
+# MONITOR_AGGREGATION in the datapath ("lowest", 1, has no Helm name).
+MONITOR_AGGREGATION_LEVEL = {"none": 0, "low": 2, "medium": 3, "maximum": 4}
 
 if TYPE_CHECKING:
     from ...model.declaration import Declaration
@@ -49,6 +52,7 @@ class CiliumNode(Node):
     health_mac: str = ""  # lxc_health
     health_peer_mac: str = ""  # "cilium", lxc_health's peer in the health namespace
     health_lxc_id: int = 0  # the health endpoint's endpoint ID
+    host_ep_id: int = 0  # the host endpoint's ID: the source of bpf_host's notifications ("FROM 3386")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,13 @@ class HealthEndpoint:
     lxc: str = HEALTH_DEV
 
 
+def program_name(section: str) -> str:
+    """The kernel's name of the program of a section: Cilium's function (from-netdev:
+    cil_from_netdev), cut to 15 characters (BPF_OBJ_NAME_LEN). `cilium-eth0` does not
+    say which program a filter runs; this does."""
+    return ("cil_" + section.replace("-", "_"))[:15]
+
+
 @dataclass(frozen=True)
 class TcAttachment:
     dev: str
@@ -92,8 +103,16 @@ class TcAttachment:
 
     @property
     def name(self) -> str:
-        """What `tc filter show` prints for it."""
-        return f"{self.program}.o:[{self.section}]"
+        """What `tc filter show` prints for it. Cilium 1.13 attaches bpf_overlay with tc from
+        init.sh, which names it after object and section; its own loader attaches the others
+        as ``cilium-<ifname>`` (1.13 pkg/datapath/loader/netlink.go; seed 000: cilium-eth0)."""
+        if self.program == "bpf_overlay":
+            return f"{self.program}.o:[{self.section}]"
+        return f"cilium-{self.dev}"
+
+    @property
+    def prog(self) -> str:
+        return program_name(self.section)
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,11 @@ class CiliumMode:
     masquerade_exclusion: str
     node_port_enabled: bool = False  # Helm's nodePort.enabled
     native_routing_cidr: str | None = None  # Helm's ipv4NativeRoutingCIDR
+    datapath_debug: bool = False  # Helm's debug.verbose with "datapath": DEBUG in the programs
+    # Helm's bpf.monitorAggregation as MONITOR_AGGREGATION (none 0, low 2, medium 3, maximum 4).
+    # The seeds' top-level monitorAggregation is not the chart's key: the chart ignores it, so
+    # does this (seed 000's monitor output is medium's: no from-* traces).
+    monitor_aggregation: int = 3
 
     @property
     def kpr(self) -> bool:
@@ -360,6 +384,7 @@ def build(lab: Lab, router_ips: dict[str, IP4], health_ips: dict[str, IP4]) -> C
             health_mac=ids.local_mac(cluster, n.name, HEALTH_DEV),
             health_peer_mac=ids.local_mac(cluster, n.name, HEALTH_ENDPOINT, HEALTH_PEER),
             health_lxc_id=ids.pick(ids.digest(cluster, n.name, HEALTH_ENDPOINT), 4095, endpoint_ids[n.name], offset=1),
+            host_ep_id=ids.pick(ids.digest(cluster, n.name, "host endpoint"), 4095, endpoint_ids[n.name], offset=1),
         )
         for n in lab.nodes
     ]
@@ -374,5 +399,7 @@ def build(lab: Lab, router_ips: dict[str, IP4], health_ips: dict[str, IP4]) -> C
         masquerade_exclusion=values.ipv4NativeRoutingCIDR or str(pool),
         native_routing_cidr=values.ipv4NativeRoutingCIDR or None,
         node_port_enabled=values.nodePort.enabled,
+        datapath_debug=values.debug.datapath,
+        monitor_aggregation=MONITOR_AGGREGATION_LEVEL[values.bpf.monitorAggregation],
     )
     return CiliumLab(lab, mode, identities, nodes, pods)

@@ -20,6 +20,7 @@ the one Cilium 1.13 prints: ipv4NativeRoutingCIDR, else the node's own pod CIDR.
 from __future__ import annotations
 
 from . import maps
+from .plan import program_name
 from ...layout import NODE_OBJECT_DIR
 from ...facts.bpf import MapEntries, PinnedMaps
 from ...facts.iptables import Table
@@ -32,7 +33,7 @@ IPV4_ONLY = "[IPv4: Enabled, IPv6: Disabled]"
 
 
 def _attached(filters: dict, dev: str, direction: str, section: str) -> bool:
-    return any(f["name"] and f["name"].endswith(f"[{section}]") for f in filters.get((dev, direction), []))
+    return any(f["prog"] == program_name(section) for f in filters.get((dev, direction), []))
 
 
 def _compiled_with(host, records: dict, macro: str) -> bool | None:

@@ -248,6 +248,20 @@ class CiliumIpam(OpenBlock):
 
 class CiliumBpf(OpenBlock):
     masquerade: bool = False
+    # MONITOR_AGGREGATION: how much of the datapath's trace stream `cnilab monitor` sees.
+    monitorAggregation: Literal["none", "low", "medium", "maximum"] = "medium"
+
+
+class CiliumDebug(OpenBlock):
+    enabled: bool = False
+    # Space- or comma-separated subsystems; "datapath" turns the datapath's debug messages
+    # on (DEBUG: "Conntrack lookup", "Encapsulating to node" in `cnilab monitor`).
+    verbose: str | None = None
+
+    @property
+    def datapath(self) -> bool:
+        """Whether the agent would pass --debug-verbose=datapath (the chart does so only with debug.enabled)."""
+        return self.enabled and "datapath" in re.split(r"[\s,]+", self.verbose or "")
 
 
 class CiliumNodePort(OpenBlock):
@@ -277,6 +291,7 @@ class CiliumValues(OpenBlock):
     enableIPv4Masquerade: bool = True
     ipam: CiliumIpam = CiliumIpam()
     bpf: CiliumBpf = CiliumBpf()
+    debug: CiliumDebug = CiliumDebug()
     nodePort: CiliumNodePort = CiliumNodePort()
     cluster: CiliumCluster = CiliumCluster()
     k8sServicePort: int = 6443

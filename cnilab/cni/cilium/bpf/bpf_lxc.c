@@ -9,6 +9,8 @@
 #include "ep_config.h"
 #include "node_config.h"
 
+#define EVENT_SOURCE LXC_ID
+
 #include "lib/maps.h"
 #include "lib/metrics.h"
 #include "lib/eth.h"
@@ -17,6 +19,7 @@
 #include "lib/encap.h"
 #include "lib/local_delivery.h"
 #include "lib/nodeport.h"
+#include "lib/conntrack.h"
 
 #ifdef ENABLE_SERVICES
 /* Services seen from the pod, before routing: a packet to a frontend is
@@ -81,12 +84,15 @@ static __always_inline int lxc_services(struct __sk_buff *ctx, struct iphdr *ip4
  */
 static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 {
+	struct remote_endpoint_info *info;
+	struct ipv4_ct_tuple tuple = {};
 	struct endpoint_info *ep;
 	struct tunnel_value *tunnel;
+	struct ct_state ct_state;
 	struct iphdr *ip4;
 	bool force_native = false;
-	__u32 daddr;
-	int ret;
+	__u32 daddr, dst_id;
+	int ret, ct_ret;
 
 	ret = ipv4_load_header(ctx, &ip4);
 	if (ret < 0)
@@ -104,6 +110,27 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 #endif /* ENABLE_SERVICES */
 	daddr = ip4->daddr;
 
+	/* The flow, as Cilium tracks it after service translation; the
+	 * destination's identity (for the trace); the flow recorded when new.
+	 */
+	tuple.daddr = daddr;
+	tuple.saddr = ip4->saddr;
+	tuple.nexthdr = ip4->protocol;
+	ct_ret = ct_lookup4(ctx, EVENT_SOURCE, ETH_HLEN + ip4->ihl * 4, &tuple, CT_EGRESS, &ct_state);
+	if (ct_ret < 0)
+		return ct_ret;
+	info = lookup_ip4_remote_endpoint(daddr);
+	dst_id = info && info->sec_label ? info->sec_label : WORLD_ID;
+	cilium_dbg(ctx, info ? DBG_IP_ID_MAP_SUCCEED4 : DBG_IP_ID_MAP_FAILED4, daddr, dst_id);
+	if (ct_ret == CT_NEW) {
+		ret = ct_create4(ctx, EVENT_SOURCE, &tuple, CT_EGRESS, SECLABEL);
+		if (ret < 0)
+			return ret;
+	}
+	ret = ipv4_load_header(ctx, &ip4);
+	if (ret < 0)
+		return ret;
+
 	/* A local pod, this one included (a service hairpin, looped back
 	 * through its own lxc to its eth0).
 	 */
@@ -112,12 +139,12 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 		/* The router IP: the node's stack answers it. */
 		if (ep->flags & ENDPOINT_F_HOST)
 			return CTX_ACT_OK;
-		return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER);
+		return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER, SECLABEL);
 	}
 
 	tunnel = lookup_ip4_tunnel(daddr);
 	if (tunnel)
-		return encap_and_redirect(ctx, tunnel, SECLABEL);
+		return encap_and_redirect(ctx, tunnel, SECLABEL, dst_id, ct_ret, ct_state.monitor);
 
 #ifdef ENABLE_HOST_ROUTING
 	/* The node's own address is local even when cilium_lxc lacks it;
@@ -148,6 +175,8 @@ int cil_from_container(struct __sk_buff *ctx)
 	__u16 proto;
 	int ret = CTX_ACT_OK;
 
+	send_trace_notify4(ctx, TRACE_FROM_LXC, SECLABEL, 0, 0, 0, TRACE_REASON_UNKNOWN, 0,
+			   TRACE_PAYLOAD_LEN);
 	if (!validate_ethertype(ctx, &proto))
 		goto out;
 

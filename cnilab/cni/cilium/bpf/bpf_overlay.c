@@ -4,6 +4,8 @@
 
 #include "node_config.h"
 
+#define EVENT_SOURCE 0 /* as Cilium's bpf_overlay: "FROM 0" */
+
 #include "lib/maps.h"
 #include "lib/metrics.h"
 #include "lib/eth.h"
@@ -12,20 +14,22 @@
 #include "lib/local_delivery.h"
 #include "lib/nodeport.h"
 
-/* A decapsulated packet from another node (@identity: the sender's):
+/* A decapsulated packet from another node (@key: its tunnel key; the VNI is the sender's identity):
  * deliver it to its pod, or to the node's stack through cilium_host when
  * it is for the router IP.  With NodePort, a reply to the router IP may
  * answer a NodePort request this node sent through the tunnel: un-SNAT,
  * reverse-NAT and send it back to the client.
  */
 static __always_inline int handle_ipv4_from_overlay(struct __sk_buff *ctx,
-						    __u32 identity __maybe_unused)
+						    const struct bpf_tunnel_key *key)
 {
+	__u32 identity = key->tunnel_id;
 	union macaddr host_mac = HOST_IFINDEX_MAC;
 	struct endpoint_info *ep;
 	struct iphdr *ip4;
 	int ret;
 
+	cilium_dbg(ctx, DBG_DECAP, key->tunnel_id, key->tunnel_label);
 	ret = ipv4_load_header(ctx, &ip4);
 	if (ret < 0)
 		return ret;
@@ -60,7 +64,7 @@ static __always_inline int handle_ipv4_from_overlay(struct __sk_buff *ctx,
 			return ret;
 		return bpf_redirect(HOST_IFINDEX, BPF_F_INGRESS);
 	}
-	return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER);
+	return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER, identity);
 }
 
 /* Attached at tc ingress of cilium_vxlan: every packet the device
@@ -75,9 +79,12 @@ int cil_from_overlay(struct __sk_buff *ctx)
 
 	/* Every packet received on a flow-based device carries a tunnel key;
 	 * one without cannot be attributed to a sender, Cilium drops it.
-	 * The identity would feed ingress policy, which cnilab does not
+	 * The identity is the sender's in the destination's conntrack entry
+	 * and traces; it would feed ingress policy, which cnilab does not
 	 * enforce.
 	 */
+	send_trace_notify4(ctx, TRACE_FROM_OVERLAY, 0, 0, 0, ctx->ingress_ifindex,
+			   TRACE_REASON_UNKNOWN, 0, TRACE_PAYLOAD_LEN);
 	if (ctx_get_tunnel_key(ctx, &key) < 0) {
 		ret = DROP_NO_TUNNEL_KEY;
 		goto out;
@@ -85,18 +92,20 @@ int cil_from_overlay(struct __sk_buff *ctx)
 	if (!validate_ethertype(ctx, &proto))
 		goto out;
 	if (proto == bpf_htons(ETH_P_IP))
-		ret = handle_ipv4_from_overlay(ctx, key.tunnel_id);
+		ret = handle_ipv4_from_overlay(ctx, &key);
 out:
 	return ctx_finish(ctx, ret, METRIC_INGRESS, OBS_FROM_OVERLAY);
 }
 
 /* Attached at tc egress of cilium_vxlan: packets from-container and
  * from-host redirected here, their tunnel key already set.  Nothing to do
- * but count them.
+ * but count them, and trace them without conntrack state (so only
+ * without monitor aggregation, as Cilium).
  */
 __section("to-overlay")
 int cil_to_overlay(struct __sk_buff *ctx)
 {
+	send_trace_notify4(ctx, TRACE_TO_OVERLAY, 0, 0, 0, 0, TRACE_REASON_UNKNOWN, 0, 0);
 	return ctx_finish(ctx, CTX_ACT_OK, METRIC_EGRESS, OBS_TO_OVERLAY);
 }
 

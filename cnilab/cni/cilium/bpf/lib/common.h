@@ -396,6 +396,7 @@ struct ipv4_nat_entry {
  */
 #define CILIUM_LB_MAP_MAX_ENTRIES	65536
 #define CT_MAP_SIZE_TCP			65536
+#define CT_MAP_SIZE_ANY			32768
 #define SNAT_MAPPING_IPV4_SIZE		65536
 
 #endif /* __LIB_COMMON_H_ */

@@ -11,6 +11,8 @@
 
 #include "common.h"
 #include "maps.h"
+#include "dbg.h"
+#include "trace.h"
 
 #define IPDEFTTL	64
 
@@ -82,11 +84,14 @@ static __always_inline struct tunnel_value *lookup_ip4_tunnel(__u32 daddr)
 
 /* Hand the packet, unchanged (inner MACs are the sender's), to
  * cilium_vxlan with a tunnel key for @tunnel.  @seclabel goes on the wire
- * as the VNI.
+ * as the VNI.  @dst_id (the destination's identity), @reason (its
+ * conntrack state) and @monitor only go into the to-overlay trace, as in
+ * Cilium's __encap_and_redirect_with_nodeid().
  */
 static __always_inline int encap_and_redirect(struct __sk_buff *ctx,
 					      const struct tunnel_value *tunnel,
-					      __u32 seclabel)
+					      __u32 seclabel, __u32 dst_id, __u8 reason,
+					      __u32 monitor)
 {
 	struct bpf_tunnel_key key = {};
 
@@ -95,8 +100,10 @@ static __always_inline int encap_and_redirect(struct __sk_buff *ctx,
 	key.remote_ipv4 = bpf_ntohl(tunnel->ip4);
 	key.tunnel_ttl = IPDEFTTL;
 
+	cilium_dbg(ctx, DBG_ENCAP, key.remote_ipv4, seclabel);
 	if (ctx_set_tunnel_key(ctx, &key, BPF_F_ZERO_CSUM_TX) < 0)
 		return DROP_WRITE_ERROR;
+	send_trace_notify4(ctx, TRACE_TO_OVERLAY, seclabel, dst_id, 0, ENCAP_IFINDEX, reason, 0, monitor);
 	return bpf_redirect(ENCAP_IFINDEX, 0);
 }
 

@@ -52,7 +52,41 @@ struct {
 	__uint(max_entries, METRICS_MAP_SIZE);
 } cilium_metrics SEC(".maps");
 
-/* The load balancer, conntrack and NAT maps exist only on nodes whose
+/* Trace, drop and debug notifications for `cnilab monitor` (lib/trace.h,
+ * lib/drop.h, lib/dbg.h), one ring per CPU.  max_entries 0: the loader
+ * (libbpf, under tc) makes it one slot per possible CPU, as Cilium's
+ * __NR_CPUS__ does, on whichever machine the node runs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cilium_events SEC(".maps");
+
+/* Connection tracking of every flow an endpoint sends or receives, and of
+ * the node's own flows on its native device (lib/conntrack.h): TCP in
+ * cilium_ct4_global, everything else in cilium_ct_any4_global, as Cilium
+ * 1.13 splits them (get_ct_map4).  The load balancer keeps its
+ * TUPLE_F_SERVICE and translated-flow entries in the same maps.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ipv4_ct_tuple);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(max_entries, CT_MAP_SIZE_TCP);
+} cilium_ct4_global SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ipv4_ct_tuple);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__uint(max_entries, CT_MAP_SIZE_ANY);
+} cilium_ct_any4_global SEC(".maps");
+
+/* The load balancer and NAT maps exist only on nodes whose
  * node_config.h enables a feature using them (kube-proxy replacement, BPF
  * masquerade), so a lab without those features keeps exactly its former
  * maps.  node_config.h is shared by every object of a node, so the
@@ -95,18 +129,6 @@ struct {
 	__uint(max_entries, CILIUM_LB_MAP_MAX_ENTRIES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cilium_lb4_reverse_nat SEC(".maps");
-
-/* Translated flows: the backend a flow sticks to (TUPLE_F_SERVICE) and
- * the rev_nat_index its replies need (TUPLE_F_OUT).  One map for TCP and
- * UDP; Cilium keeps non-TCP flows in cilium_ct_any4_global.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct ipv4_ct_tuple);
-	__type(value, struct ct_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__uint(max_entries, CT_MAP_SIZE_TCP);
-} cilium_ct4_global SEC(".maps");
 
 /* Source NAT (masquerade, NodePort to a remote backend), both directions. */
 struct {

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "maps.h"
+#include "drop.h"
 
 static __always_inline void update_metrics(__u64 bytes, __u8 dir, __u8 reason,
 					   __u16 point, __u16 verdict)
@@ -36,6 +37,7 @@ static __always_inline int ctx_finish(struct __sk_buff *ctx, int ret,
 				      __u8 dir, __u16 point)
 {
 	if (IS_ERR(ret)) {
+		send_drop_notify(ctx, ret);
 		update_metrics(ctx->len, dir, (__u8)-ret, point, CTX_ACT_DROP);
 		return CTX_ACT_DROP;
 	}

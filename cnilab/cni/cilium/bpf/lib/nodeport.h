@@ -91,14 +91,14 @@ static __always_inline int fwd_translated(struct __sk_buff *ctx, bool deliver,
 	if (ep) {
 		if ((ep->flags & ENDPOINT_F_HOST) || !deliver)
 			return CTX_ACT_OK;
-		return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER);
+		return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER, seclabel);
 	}
 #ifdef TUNNEL_MODE
 	{
 		struct tunnel_value *tunnel = lookup_ip4_tunnel(ip4->daddr);
 
 		if (tunnel)
-			return encap_and_redirect(ctx, tunnel, seclabel);
+			return encap_and_redirect(ctx, tunnel, seclabel, 0, TRACE_REASON_UNKNOWN, TRACE_PAYLOAD_LEN);
 	}
 #endif /* TUNNEL_MODE */
 	return redirect_to_native(ctx);
@@ -167,7 +167,7 @@ static __always_inline int nodeport_lb4(struct __sk_buff *ctx, struct ipv4_l4 *l
 			ret = ipv4_load_header(ctx, &ip4);
 			if (ret < 0)
 				return ret;
-			return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER);
+			return ipv4_local_delivery(ctx, ip4, ep, DELIVER_TO_PEER, WORLD_ID);
 		}
 #else
 		return CTX_ACT_OK;
@@ -184,7 +184,7 @@ static __always_inline int nodeport_lb4(struct __sk_buff *ctx, struct ipv4_l4 *l
 			if (ret < 0)
 				return ret;
 			/* The request came from outside: identity world. */
-			return encap_and_redirect(ctx, tunnel, WORLD_ID);
+			return encap_and_redirect(ctx, tunnel, WORLD_ID, 0, TRACE_REASON_UNKNOWN, TRACE_PAYLOAD_LEN);
 		}
 	}
 #endif /* TUNNEL_MODE */
