@@ -59,6 +59,7 @@ def expected_skips(lab) -> dict[str, str]:
         out["test_pod_to_pod_same_node"] = "no two pods share a node"
     if not cross:
         out["test_pod_to_pod_cross_node"] = "no two pods on different nodes"
+        out["test_a_cross_node_ping_is_tracked_on_both_nodes"] = "no two pods on different nodes"
     if not pods:
         out["test_node_to_pod"] = "no pods"
     if not lab.services:

@@ -58,7 +58,37 @@ def identity_list(identities: dict[int, tuple[str, ...]]) -> str:
 
 
 # name -> (the maps it reads, a formatter of their `bpftool -j map dump` outputs)
+# ct_entry's flag bits as `cilium bpf ct list` names them (1.13 pkg/maps/ctmap/types.go).
+_CT_FLAGS = ("RxClosing", "TxClosing", "Nat64", "LBLoopback", "SeenNonSyn", "NodePort", "ProxyRedirect", "DSR", "FromL7LB")
+_PROTOS = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP"}
+
+
+def _ct_line(key: bytes, value: bytes) -> str:
+    daddr, saddr, dport, sport, nexthdr, flags = maps._unpack_tuple(key)
+    (rx_packets, rx_bytes, tx_packets, tx_bytes, lifetime, bits, rev_nat, ifindex, tx_seen, rx_seen, src_id,
+     last_tx, last_rx) = maps._CT_ENTRY.unpack(value)
+    # CtKey4Global.Dump(reverse=true): the stored tuple is the reply's, so its daddr is the source.
+    line = f"{_PROTOS.get(nexthdr, str(nexthdr))} {'IN' if flags & 1 else 'OUT'} {daddr}:{sport} -> {saddr}:{dport} "
+    line += "related " if flags & 2 else ""
+    line += "service " if flags & 4 else ""
+    names = "".join(f"{n} " for i, n in enumerate(_CT_FLAGS) if bits & (1 << i))
+    return (
+        f"{line}expires={lifetime} RxPackets={rx_packets} RxBytes={rx_bytes} RxFlagsSeen=0x{rx_seen:02x} "
+        f"LastRxReport={last_rx} TxPackets={tx_packets} TxBytes={tx_bytes} TxFlagsSeen=0x{tx_seen:02x} "
+        f"LastTxReport={last_tx} Flags=0x{bits:04x} [ {names}] RevNAT={rev_nat} SourceSecurityID={src_id} "
+        f"IfIndex={ifindex} "
+    )
+
+
+def ct_list(dumps: list) -> str:
+    """`cilium bpf ct list global`: the TCP map's entries, then the other protocols' (seed 001)."""
+    from ...bpf.bpftool import parse_dump
+
+    return "".join(_ct_line(e.key, e.value) + "\n" for d in dumps for e in parse_dump(d))
+
+
 LISTS = {
+    "ct": ([maps.CT_MAP, maps.CT_ANY_MAP], ct_list),
     "tunnel": ([maps.TUNNEL_MAP], lambda d: tunnel_list(maps.tunnel_entries(d[0]))),
     "endpoint": ([maps.ENDPOINTS_MAP], lambda d: endpoint_list(maps.endpoint_entries(d[0]))),
     "ipcache": ([maps.IPCACHE_MAP], lambda d: ipcache_list(maps.ipcache_entries(d[0]))),

@@ -259,6 +259,7 @@ LB_SERVICES_MAP = "cilium_lb4_services_v2"
 LB_BACKENDS_MAP = "cilium_lb4_backends_v2"
 LB_REVNAT_MAP = "cilium_lb4_reverse_nat"
 CT_MAP = "cilium_ct4_global"
+CT_ANY_MAP = "cilium_ct_any4_global"
 SNAT_MAP = "cilium_snat_v4_external"
 
 # lb4_service.flags (Cilium's SVC_FLAG_*).

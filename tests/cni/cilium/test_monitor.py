@@ -83,3 +83,20 @@ def test_the_other_nodes_prediction_mirrors_it():
     assert "Successfully" in text[0] and f"FROM\\ {host}\\ " in text[0]
     assert any("to\\-endpoint" in t for t in text)
     assert text[-1].endswith("CT\\ verdict:\\ Established,\\ revnat=0$")
+
+
+def test_ct_list_reads_as_seed_001():
+    # `cilium bpf ct list global` on the worker after `net` pinged and curled the pod on
+    # worker2 (real dumps of both maps): the pod's flows as OUT, the node's VXLAN flows too.
+    from cnilab.cni.cilium.listing import LISTS
+
+    names, fmt = LISTS["ct"]
+    assert names == ["cilium_ct4_global", "cilium_ct_any4_global"]
+    text = fmt([(FIXTURES / "worker-ct4-dump.json").read_text(), (FIXTURES / "worker-ct-any4-dump.json").read_text()])
+    lines = text.splitlines()
+    assert lines[0].startswith("TCP OUT 10.0.1.134:58576 -> 10.0.2.95:80 expires=")
+    assert " RxPackets=5 RxBytes=471 RxFlagsSeen=0x00 LastRxReport=" in lines[0]
+    assert lines[0].endswith(" Flags=0x0000 [ ] RevNAT=0 SourceSecurityID=7156 IfIndex=0 ")
+    assert any(line.startswith("ICMP OUT 10.0.1.134:135 -> 10.0.2.95:0 ") for line in lines)
+    assert any(line.startswith("UDP OUT 172.18.0.3:55121 -> 172.18.0.4:8472 ") and "SourceSecurityID=0 " in line for line in lines)
+    assert len(lines) == 4
