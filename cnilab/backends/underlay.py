@@ -81,7 +81,8 @@ def ensure_lines(lab_name: str, join: Join | None = None) -> list[str]:
         return lines
     for dev, bridge, vni_ in join.devices():
         if bridge != "br0":
-            lines.append(f"ip -n {ul} link show {bridge} >/dev/null 2>&1 || ip -n {ul} link add {bridge} type bridge")
+            # Nodes are made side by side: another may add it between a check and the add.
+        lines.append(f"ip -n {ul} link add {bridge} type bridge 2>/dev/null || ip -n {ul} link show {bridge} >/dev/null")
             lines.append(f"ip -n {ul} link set {bridge} up")
         lines += [
             f"ip -n {ul} link show {dev} >/dev/null 2>&1 || "
@@ -138,7 +139,8 @@ def plug_lines(lab_name: str, port: str, netns: str, mac: str, address: str, ip:
     ul = shlex.quote(name(lab_name))
     lines = []
     if bridge != "br0":
-        lines.append(f"ip -n {ul} link show {bridge} >/dev/null 2>&1 || ip -n {ul} link add {bridge} type bridge")
+        # Nodes are made side by side: another may add it between a check and the add.
+        lines.append(f"ip -n {ul} link add {bridge} type bridge 2>/dev/null || ip -n {ul} link show {bridge} >/dev/null")
         lines.append(f"ip -n {ul} link set {bridge} up")
     return lines + [
         f"ip -n {ul} link del {port} 2>/dev/null || true",  # a port left by a half-made node

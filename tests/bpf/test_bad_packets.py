@@ -54,7 +54,7 @@ from conftest import MOCK_DEFINE, needs_root, open_datapath, open_mode
 from cnilab.cni.cilium.sources import compile_object
 from cnilab.cni.cilium.headers import render_ep_config, render_node_config
 from cnilab.cni.cilium.maps import (
-    DROP_CT_INVALID_HDR, DROP_INVALID, HOST_ID, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
+    DROP_CT_INVALID_HDR, DROP_INVALID, HOST_ID, REMOTE_NODE_ID, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
     metrics_entries,
 )
 from cnilab.bpf.bpftool import bpftool_hex
@@ -430,7 +430,9 @@ def _cases() -> list[Case]:
         {"*": PASS, "from-container@plain": ENCAP(lab.REMOTE_NODE_IP, A.identity),
          "from-container@vxlan": ENCAP(lab.REMOTE_NODE_IP, A.identity),
          "from-container@native": DROP(DROP_INVALID),
-         "from-host@plain": ENCAP(lab.REMOTE_NODE_IP, HOST_ID), "from-host@vxlan": ENCAP(lab.REMOTE_NODE_IP, HOST_ID)},
+         # through the stack to cilium_host: the sender's identity is the ipcache's, the pod's
+         "from-host@plain": ENCAP(lab.REMOTE_NODE_IP, A.identity),
+         "from-host@vxlan": ENCAP(lab.REMOTE_NODE_IP, A.identity)},
         why="encapsulated as it is: the remote node decrements and drops")
 
     # -- destinations nobody knows.

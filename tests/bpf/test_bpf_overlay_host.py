@@ -7,7 +7,7 @@ from scapy.layers.l2 import Ether
 import bpf_lab as lab
 from conftest import needs_root
 from cnilab.cni.cilium.maps import (
-    DROP_INVALID, DROP_NO_TUNNEL_KEY, HOST_ID, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
+    DROP_INVALID, DROP_NO_TUNNEL_KEY, HOST_ID, REMOTE_NODE_ID, TC_ACT_OK, IpcacheEntry, TC_ACT_REDIRECT, TC_ACT_SHOT, Direction, ObsPoint,
 )
 
 pytestmark = needs_root
@@ -55,6 +55,22 @@ def test_from_overlay_delivers_to_a_local_pod(mock_datapath):
     assert res.retval == TC_ACT_REDIRECT
     assert res.data == lab.routed(frame, lab.POD_A.node_mac, lab.POD_A.mac)
     assert lab.counted(mock_datapath, point=ObsPoint.FROM_OVERLAY, reason=0, verdict=TC_ACT_REDIRECT) == 1
+
+
+def test_from_overlay_drops_vni_1(mock_datapath):
+    # No node sends as host (it sends as remote-node): Cilium drops VNI 1 as an invalid identity.
+    lab.set_tunnel_key_received(mock_datapath, HOST_ID, lab.REMOTE_NODE_IP)
+    res = mock_datapath.run("cil_from_overlay", from_remote(lab.POD_A.ip))
+    assert res.retval == TC_ACT_SHOT
+    assert lab.counted(mock_datapath, point=ObsPoint.FROM_OVERLAY, direction=Direction.INGRESS, reason=171) == 1
+
+
+def test_from_overlay_delivers_a_nodes_own_packet(mock_datapath):
+    lab.set_tunnel_key_received(mock_datapath, REMOTE_NODE_ID, lab.REMOTE_NODE_IP)
+    frame = from_remote(lab.POD_A.ip)
+    res = mock_datapath.run("cil_from_overlay", frame)
+    assert res.retval == TC_ACT_REDIRECT
+    assert res.data == lab.routed(frame, lab.POD_A.node_mac, lab.POD_A.mac)
 
 
 def test_from_overlay_to_router_ip_goes_to_cilium_host(mock_datapath):
@@ -109,11 +125,17 @@ def test_from_host_to_a_remote_pod_is_encapsulated(datapath):
     assert (res.retval, res.data) == (TC_ACT_REDIRECT, frame)
 
 
-def test_from_host_tunnel_key_carries_the_host_identity(mock_datapath):
+def test_from_host_tunnel_key_carries_the_remote_node_identity(mock_datapath):
+    # Cilium 1.13 sends the host's packets as LOCAL_NODE_ID (remote-node, 6), never as 1:
+    # the receiving node drops VNI 1 and looks the sender up in its ipcache.
+    # The node's router IP is the host's in its ipcache, as in every lab (not in the
+    # sandbox's own ipcache, whose captured dump tests the codec).
+    router = IpcacheEntry(f"{lab.NODE.router_ip}/32", HOST_ID)
+    mock_datapath.update_map("cilium_ipcache", router.pack_key(), router.pack_value())
     res = mock_datapath.run("cil_from_host", node_frame("10.0.0.5"))
     assert res.retval == TC_ACT_REDIRECT
     key = lab.tunnel_key_set(mock_datapath)
-    assert key["tunnel_id"] == HOST_ID
+    assert key["tunnel_id"] == REMOTE_NODE_ID != HOST_ID
     assert key["remote_ipv4"] == 0xAC120002  # 172.18.0.2, host byte order
     assert key["tunnel_ttl"] == 64
 

@@ -18,11 +18,28 @@
 #include "lib/nodeport.h"
 #include "lib/conntrack.h"
 
+/* The sender's identity from the ipcache, reported as Cilium's
+ * resolve_srcid_ipv4() does ("Successfully mapped addr=... to identity=6";
+ * the host's own addresses print as 0).
+ */
+static __always_inline __u32 resolve_srcid_ipv4(struct __sk_buff *ctx, __be32 saddr)
+{
+	struct remote_endpoint_info *info = lookup_ip4_remote_endpoint(saddr);
+	__u32 srcid = info && info->sec_label ? info->sec_label : WORLD_ID;
+
+	if (info)
+		cilium_dbg(ctx, DBG_IP_ID_MAP_SUCCEED4, saddr, srcid == HOST_ID ? 0 : srcid);
+	else
+		cilium_dbg(ctx, DBG_IP_ID_MAP_FAILED4, saddr, 0);
+	return srcid;
+}
+
 /* The node's own traffic to pods (node routes are `via <router IP> dev
  * cilium_host`): to a local pod, or through the tunnel as identity host.
  */
 static __always_inline int handle_ipv4_from_host(struct __sk_buff *ctx)
 {
+	__u32 srcid;
 	struct endpoint_info *ep;
 	struct tunnel_value *tunnel;
 	struct iphdr *ip4;
@@ -32,18 +49,22 @@ static __always_inline int handle_ipv4_from_host(struct __sk_buff *ctx)
 	ret = ipv4_load_header(ctx, &ip4);
 	if (ret < 0)
 		return ret;
+	srcid = resolve_srcid_ipv4(ctx, ip4->saddr);
+	ret = ipv4_load_header(ctx, &ip4);
+	if (ret < 0)
+		return ret;
 	daddr = ip4->daddr;
 
 	ep = lookup_ip4_endpoint(daddr);
 	if (ep) {
 		if (ep->flags & ENDPOINT_F_HOST)
 			return CTX_ACT_OK;
-		return ipv4_local_delivery(ctx, ip4, ep, DELIVER_VIA_LXC, HOST_ID);
+		return ipv4_local_delivery(ctx, ip4, ep, DELIVER_VIA_LXC, srcid);
 	}
 
 	tunnel = lookup_ip4_tunnel(daddr);
 	if (tunnel)
-		return encap_and_redirect(ctx, tunnel, HOST_ID, 0, TRACE_REASON_UNKNOWN, TRACE_PAYLOAD_LEN);
+		return encap_and_redirect(ctx, tunnel, srcid, 0, TRACE_REASON_UNKNOWN, TRACE_PAYLOAD_LEN);
 
 	return CTX_ACT_OK;
 }
@@ -74,22 +95,6 @@ int cil_to_host(struct __sk_buff *ctx)
 
 #if defined(ENABLE_NODEPORT) || defined(ENABLE_MASQUERADE_IPV4) || \
     defined(ENABLE_HOST_ROUTING)
-/* The sender's identity from the ipcache, reported as Cilium's
- * resolve_srcid_ipv4() does ("Successfully mapped addr=... to identity=6";
- * the host's own addresses print as 0).
- */
-static __always_inline __u32 resolve_srcid_ipv4(struct __sk_buff *ctx, __be32 saddr)
-{
-	struct remote_endpoint_info *info = lookup_ip4_remote_endpoint(saddr);
-	__u32 srcid = info && info->sec_label ? info->sec_label : WORLD_ID;
-
-	if (info)
-		cilium_dbg(ctx, DBG_IP_ID_MAP_SUCCEED4, saddr, srcid == HOST_ID ? 0 : srcid);
-	else
-		cilium_dbg(ctx, DBG_IP_ID_MAP_FAILED4, saddr, 0);
-	return srcid;
-}
-
 #ifdef NODEPORT_PORT_MIN_NAT
 # define HOST_FLOW_PORT_MIN	NODEPORT_PORT_MIN_NAT
 /* The node's own UDP and TCP flows from its address with a source port in

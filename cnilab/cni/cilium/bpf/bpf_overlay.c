@@ -33,6 +33,17 @@ static __always_inline int handle_ipv4_from_overlay(struct __sk_buff *ctx,
 	ret = ipv4_load_header(ctx, &ip4);
 	if (ret < 0)
 		return ret;
+	/* A node's own packets say remote-node: which node, the ipcache tells
+	 * (1.13 bpf_overlay.c handle_ipv4).  No sender says host.
+	 */
+	if (identity == HOST_ID)
+		return DROP_INVALID_IDENTITY;
+	if (identity == REMOTE_NODE_ID) {
+		struct remote_endpoint_info *info = lookup_ip4_remote_endpoint(ip4->saddr);
+
+		if (info && info->sec_label)
+			identity = info->sec_label;
+	}
 
 #if defined(ENABLE_NODEPORT) && defined(TUNNEL_MODE)
 	if (ip4->daddr == IPV4_GATEWAY) {

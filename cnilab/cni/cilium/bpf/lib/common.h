@@ -62,6 +62,10 @@
 #define WORLD_ID		2
 #define REMOTE_NODE_ID		6
 #define KUBE_APISERVER_NODE_ID	7
+/* What the node's own packets carry as VNI (Cilium: LOCAL_NODE_ID = remote-node): a
+ * receiver re-derives their identity from the ipcache, and drops VNI 1 (host).
+ */
+#define LOCAL_NODE_ID		REMOTE_NODE_ID
 
 /* Errors, named and numbered as Cilium's.  They never overlap with tc
  * verdicts (0..8), so one int carries either a verdict or an error and the
@@ -77,6 +81,7 @@
 #define DROP_CT_CREATE_FAILED	-155
 #define DROP_NO_SERVICE		-158
 #define DROP_NAT_NO_MAPPING	-167
+#define DROP_INVALID_IDENTITY	-171
 
 #define IS_ERR(x)		((x) < 0)
 

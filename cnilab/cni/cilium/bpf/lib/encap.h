@@ -84,7 +84,7 @@ static __always_inline struct tunnel_value *lookup_ip4_tunnel(__u32 daddr)
 
 /* Hand the packet, unchanged (inner MACs are the sender's), to
  * cilium_vxlan with a tunnel key for @tunnel.  @seclabel goes on the wire
- * as the VNI.  @dst_id (the destination's identity), @reason (its
+ * as the VNI (the host's as LOCAL_NODE_ID).  @dst_id (the destination's identity), @reason (its
  * conntrack state) and @monitor only go into the to-overlay trace, as in
  * Cilium's __encap_and_redirect_with_nodeid().
  */
@@ -94,7 +94,10 @@ static __always_inline int encap_and_redirect(struct __sk_buff *ctx,
 					      __u32 monitor)
 {
 	struct bpf_tunnel_key key = {};
+	__u32 trace_label = seclabel;
 
+	if (seclabel == HOST_ID)
+		seclabel = LOCAL_NODE_ID;
 	key.tunnel_id = seclabel;
 	/* The one address in the datapath in host byte order. */
 	key.remote_ipv4 = bpf_ntohl(tunnel->ip4);
@@ -103,7 +106,7 @@ static __always_inline int encap_and_redirect(struct __sk_buff *ctx,
 	cilium_dbg(ctx, DBG_ENCAP, key.remote_ipv4, seclabel);
 	if (ctx_set_tunnel_key(ctx, &key, BPF_F_ZERO_CSUM_TX) < 0)
 		return DROP_WRITE_ERROR;
-	send_trace_notify4(ctx, TRACE_TO_OVERLAY, seclabel, dst_id, 0, ENCAP_IFINDEX, reason, 0, monitor);
+	send_trace_notify4(ctx, TRACE_TO_OVERLAY, trace_label, dst_id, 0, ENCAP_IFINDEX, reason, 0, monitor);
 	return bpf_redirect(ENCAP_IFINDEX, 0);
 }
 
