@@ -123,7 +123,7 @@ static __always_inline int handle_ipv4_from_lxc(struct __sk_buff *ctx)
 	dst_id = info && info->sec_label ? info->sec_label : WORLD_ID;
 	cilium_dbg(ctx, info ? DBG_IP_ID_MAP_SUCCEED4 : DBG_IP_ID_MAP_FAILED4, daddr, dst_id);
 	if (ct_ret == CT_NEW) {
-		ret = ct_create4(ctx, EVENT_SOURCE, &tuple, CT_EGRESS, SECLABEL);
+		ret = ct_create4(ctx, EVENT_SOURCE, &tuple, CT_EGRESS, SECLABEL, &ct_state);
 		if (ret < 0)
 			return ret;
 	}

@@ -39,7 +39,17 @@ struct ct_state {
 	__u16	rev_nat_index;
 	__u32	src_sec_id;
 	__u32	monitor;	/* bytes a trace of this packet carries; 0: not worth one */
+	__u8	tcp_flags;	/* the packet's, for TCP */
 };
+
+#define TCP_FLAG_FIN		0x01
+#define TCP_FLAG_SYN		0x02
+#define TCP_FLAG_RST		0x04
+/* A TCP flow's lifetimes as Cilium's defaults: until it is established, once both
+ * sides closed (FIN or RST each way).
+ */
+#define CT_SYN_TIMEOUT		60
+#define CT_CLOSE_TIMEOUT	10
 
 /* A flow's packets are traced again after this many seconds per direction
  * (Cilium's CT_REPORT_INTERVAL), when monitor aggregation is on.
@@ -70,10 +80,41 @@ static __always_inline void ipv4_ct_tuple_reverse(struct ipv4_ct_tuple *tuple)
 	tuple->flags ^= TUPLE_F_IN;
 }
 
-static __always_inline __u32 ct_lifetime_of(const struct ipv4_ct_tuple *tuple)
+static __always_inline __u32 ct_lifetime_of(const struct ipv4_ct_tuple *tuple,
+					    const struct ct_entry *entry)
 {
-	return tuple->nexthdr == IPPROTO_TCP ? CT_CONNECTION_LIFETIME_TCP :
-	       CT_CONNECTION_LIFETIME_NONTCP;
+	if (tuple->nexthdr != IPPROTO_TCP)
+		return CT_CONNECTION_LIFETIME_NONTCP;
+	if (entry->rx_closing && entry->tx_closing)
+		return CT_CLOSE_TIMEOUT;
+	return entry->seen_non_syn ? CT_CONNECTION_LIFETIME_TCP : CT_SYN_TIMEOUT;
+}
+
+/* TCP: the flags seen each way, closing (FIN, RST), past the handshake;
+ * a SYN on a closing entry opens it again.  Returns whether the packet
+ * shows a flag this direction had not shown (worth a trace).
+ */
+static __always_inline bool ct_update_tcp(struct ct_entry *entry, enum ct_dir dir, __u8 flags)
+{
+	__u8 seen = dir == CT_INGRESS ? entry->rx_flags_seen : entry->tx_flags_seen;
+
+	if ((flags & TCP_FLAG_SYN) && (entry->rx_closing || entry->tx_closing)) {
+		entry->rx_closing = 0;
+		entry->tx_closing = 0;
+	}
+	if (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) {
+		if (dir == CT_INGRESS)
+			entry->rx_closing = 1;
+		else
+			entry->tx_closing = 1;
+	}
+	if (!(flags & TCP_FLAG_SYN))
+		entry->seen_non_syn = 1;
+	if (dir == CT_INGRESS)
+		entry->rx_flags_seen = seen | flags;
+	else
+		entry->tx_flags_seen = seen | flags;
+	return (seen | flags) != seen;
 }
 
 /* The entry of @tuple, refreshed and counted, or NULL. */
@@ -87,11 +128,15 @@ static __always_inline struct ct_entry *__ct_lookup4(struct __sk_buff *ctx, __u1
 		return NULL;
 	__u32 now = ct_now(), *last_report;
 
+	bool new_flags = false;
+
 	cilium_dbg3_from(ctx, source, DBG_CT_MATCH, entry->lifetime,
 			 entry->rev_nat_index, 0);
-	entry->lifetime = now + ct_lifetime_of(tuple);
+	if (tuple->nexthdr == IPPROTO_TCP)
+		new_flags = ct_update_tcp(entry, dir, state->tcp_flags);
+	entry->lifetime = now + ct_lifetime_of(tuple, entry);
 	last_report = dir == CT_INGRESS ? &entry->last_rx_report : &entry->last_tx_report;
-	if (*last_report + CT_REPORT_INTERVAL < now) {
+	if (new_flags || *last_report + CT_REPORT_INTERVAL < now) {
 		*last_report = now;
 		state->monitor = TRACE_PAYLOAD_LEN;
 	}
@@ -159,6 +204,10 @@ static __always_inline int ct_lookup4(struct __sk_buff *ctx, __u16 source, __u32
 	state->rev_nat_index = 0;
 	state->src_sec_id = 0;
 	state->monitor = 0;
+	state->tcp_flags = 0;
+	if (tuple->nexthdr == IPPROTO_TCP &&
+	    bpf_skb_load_bytes(ctx, off + 13, &state->tcp_flags, 1) < 0)
+		return DROP_CT_INVALID_HDR;
 
 	cilium_dbg3_from(ctx, source, DBG_CT_LOOKUP4_1, tuple->saddr, tuple->daddr,
 			 (bpf_ntohs(tuple->sport) << 16) | bpf_ntohs(tuple->dport));
@@ -183,13 +232,16 @@ out:
  */
 static __always_inline int ct_create4(struct __sk_buff *ctx, __u16 source,
 				      const struct ipv4_ct_tuple *tuple, enum ct_dir dir,
-				      __u32 src_sec_id)
+				      __u32 src_sec_id, const struct ct_state *state)
 {
 	__u32 now = ct_now();
 	struct ct_entry entry = {
-		.lifetime = now + ct_lifetime_of(tuple),
 		.src_sec_id = src_sec_id,
 	};
+
+	if (tuple->nexthdr == IPPROTO_TCP)
+		ct_update_tcp(&entry, dir, state->tcp_flags);
+	entry.lifetime = now + ct_lifetime_of(tuple, &entry);
 
 	if (dir == CT_INGRESS) {
 		entry.rx_packets = 1;
@@ -225,7 +277,7 @@ static __always_inline int ct_track4(struct __sk_buff *ctx, __u16 source, __u32 
 	ret = ct_lookup4(ctx, source, off, &tuple, dir, &state);
 	*monitor = state.monitor;
 	if (ret == CT_NEW) {
-		int err = ct_create4(ctx, source, &tuple, dir, src_sec_id);
+		int err = ct_create4(ctx, source, &tuple, dir, src_sec_id, &state);
 
 		if (err < 0)
 			return err;
