@@ -82,7 +82,7 @@ def ensure_lines(lab_name: str, join: Join | None = None) -> list[str]:
     for dev, bridge, vni_ in join.devices():
         if bridge != "br0":
             # Nodes are made side by side: another may add it between a check and the add.
-        lines.append(f"ip -n {ul} link add {bridge} type bridge 2>/dev/null || ip -n {ul} link show {bridge} >/dev/null")
+            lines.append(f"ip -n {ul} link add {bridge} type bridge 2>/dev/null || ip -n {ul} link show {bridge} >/dev/null")
             lines.append(f"ip -n {ul} link set {bridge} up")
         lines += [
             f"ip -n {ul} link show {dev} >/dev/null 2>&1 || "
