@@ -228,7 +228,7 @@ def draw_live(tmp_path, seed: str, cluster: str, underlay: str, programs: list[s
 def test_live_cilium_vxlan(tmp_path):
     draw_live(
         tmp_path, "cilium_vxlan_small", "cnilab-t-graph", "172.28.6.0/24",
-        ["cilium-eth0 (cil_from_netdev)", "cilium-cilium_host (cil_to_host)", "bpf_overlay.o:[to-overlay]", "(cil_from_container)"],
+        ["cilium-eth0 (cil_from_netdev)", "cilium-cilium_host (cil_to_host)", "bpf_overlay.o:[to-overlay]", "(cil_from_contai)"],
         ["VXLAN 8472", "cilium_host", "cilium_net", "cilium_vxlan"],
     )  # fmt: skip
 

@@ -65,8 +65,7 @@ def test_verbatim_blocks_keep_their_unknown_keys():
     # kind / Helm / Kubernetes blocks are copied as written, for rendering.
     decl = load_declaration(SEED)
     assert decl.kind.model_extra["containerdConfigPatches"][0].startswith("[plugins.")
-    assert decl.cni.values.model_extra["monitorAggregation"] == "none"
-    assert decl.cni.values.debug.datapath  # a block the lab reads keeps its value too
+    assert decl.cni.values.model_extra["debug"] == {"enabled": True, "verbose": "datapath"}
     container = decl.workloads[0].spec.template.spec.containers[0]
     assert container.model_extra["securityContext"] == {"privileged": True}
 

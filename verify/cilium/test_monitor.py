@@ -2,6 +2,8 @@
 cilium_events while a pod pings a pod of another node: every line on both nodes, in order,
 as the lab's model predicts it (cnilab/cni/cilium/monitor_expect.py)."""
 
+import random
+
 import pytest
 
 from cnilab.cni.cilium import monitor, monitor_expect
@@ -31,12 +33,15 @@ def test_a_cross_node_ping_reads_as_seed_000(running_lab, lab):
     pids = {}
     for node, host in ((src.node, a), (dst.node, b)):
         pids[node] = int(host.check_output(monitor.start_capture()))
+    # An echo id of its own: a recent ping with the same id (a node's ping ids start over
+    # when its namespace is made again) would find its conntrack entry, not a new flow.
+    echo_id = random.SystemRandom().randrange(1024, 65536)
     try:
-        ping = a.run("ip netns exec %s ping -c1 -W2 %s", src.name, str(dst.ip))
+        ping = a.run("ip netns exec %s ping -c1 -W2 -e %s %s", src.name, str(echo_id), str(dst.ip))
         assert ping.rc == 0, f"{src.name} -> {dst.name}: {ping.stdout}{ping.stderr}"
     finally:
         caught = {node: host.check_output(monitor.stop_capture(pids[node])) for node, host in ((src.node, a), (dst.node, b))}
-    want_src, want_dst = monitor_expect.cross_node_ping(lab, src, dst)
+    want_src, want_dst = monitor_expect.cross_node_ping(lab, src, dst, echo_id)
     problems = []
     for node, host, want in ((src.node, a, want_src), (dst.node, b, want_dst)):
         got = _lines(host, caught[node])

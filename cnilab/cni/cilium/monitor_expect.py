@@ -3,7 +3,9 @@ it, predicted from the lab's model: the pods' addresses, MACs, endpoint ids and 
 the nodes' addresses and host endpoint ids.
 
 Only what the lab cannot know is left open (a pattern's `{N}`): the CPU, the ICMP echo id
-and sequence, the IP id and checksums, conntrack lifetimes and VXLAN's source port. The
+(unless given) and sequence, the IP id and checksums, conntrack lifetimes, VXLAN's source
+port, and the skb's hash (MARK: 0x0 on one machine as in seed 000; a machine's NIC may have
+set one on a packet that came from another). The
 sequence is a tunnel lab's with datapath debug messages and aggregation medium or more (no
 from-* traces), the host's VXLAN flow already known (a ping before).
 """
@@ -20,8 +22,12 @@ SEPARATOR = "-" * 78
 _N = "{N}"
 
 
+_H = "{H}"  # a hash, in hex
+_OPEN = {_N: r"\d+", _H: r"0x[0-9a-f]+"}
+
+
 def _pattern(line: str) -> re.Pattern:
-    return re.compile("".join(r"\d+" if part == _N else re.escape(part) for part in re.split(r"(\{N\})", line)) + "$")
+    return re.compile("".join(_OPEN.get(part) or re.escape(part) for part in re.split(r"(\{[NH]\})", line)) + "$")
 
 
 def _node_ip_identity(lab: CiliumLab, node: str) -> int:
@@ -31,10 +37,10 @@ def _node_ip_identity(lab: CiliumLab, node: str) -> int:
 
 
 def _dbg(source: int, text: str) -> str:
-    return f"CPU {_N}: MARK 0x0 FROM {source} DEBUG: {text}"
+    return f"CPU {_N}: MARK {_H} FROM {source} DEBUG: {text}"
 
 
-def _packet(src_mac: str, dst_mac: str, src_ip, dst_ip, ttl: int, request: bool) -> list[str]:
+def _packet(src_mac: str, dst_mac: str, src_ip, dst_ip, ttl: int, request: bool, eid: str) -> list[str]:
     return [
         SEPARATOR,
         f"Ethernet\t{{Contents=[..14..] Payload=[..86..] SrcMAC={src_mac} DstMAC={dst_mac} EthernetType=IPv4 Length=0}}",
@@ -42,7 +48,7 @@ def _packet(src_mac: str, dst_mac: str, src_ip, dst_ip, ttl: int, request: bool)
         f"Flags={'DF' if request else ''} FragOffset=0 TTL={ttl} Protocol=ICMPv4 Checksum={_N} "
         f"SrcIP={src_ip} DstIP={dst_ip} Options=[] Padding=[]}}",
         f"ICMPv4\t{{Contents=[..8..] Payload=[..56..] TypeCode={'EchoRequest' if request else 'EchoReply'} "
-        f"Checksum={_N} Id={_N} Seq={_N}}}",
+        f"Checksum={_N} Id={eid} Seq={_N}}}",
         "  Failed to decode layer: No decoder for layer type Payload",
     ]
 
@@ -60,21 +66,21 @@ def _verdict(source: int, verdict: str, found: bool) -> list[str]:
     ]
 
 
-def _sends(lab: CiliumLab, pod: Endpoint, peer: Endpoint, request: bool) -> list[str]:
+def _sends(lab: CiliumLab, pod: Endpoint, peer: Endpoint, request: bool, eid: str) -> list[str]:
     """from-container of ``pod`` sending to ``peer`` through the tunnel, then the VXLAN
     packet leaving its node (to-netdev's tracking of the host's flow, where it runs)."""
     node, peer_node = lab.node(pod.node), lab.node(peer.node)
     tep = int(ipaddress.IPv4Address(str(peer_node.ip)))
     ep = pod.lxc_id
-    lines = _lookup(ep, pod.ip, _N if request else "0", peer.ip, "0" if request else _N, 1, 1)
+    lines = _lookup(ep, pod.ip, eid if request else "0", peer.ip, "0" if request else eid, 1, 1)
     lines += _verdict(ep, "New" if request else "Reply", found=not request)
     lines.append(_dbg(ep, f"Successfully mapped addr={peer.ip} to identity={peer.identity}"))
     if request:
         lines.append(_dbg(ep, f"Conntrack create: proxy-port=0 revnat=0 src-identity={pod.identity} lb=0.0.0.0"))
     lines.append(_dbg(ep, f"Encapsulating to node {tep} ({tep:#x}) from seclabel {pod.identity}"))
-    lines += _packet(pod.mac, pod.lxc_mac, pod.ip, peer.ip, 64, request)
+    lines += _packet(pod.mac, pod.lxc_mac, pod.ip, peer.ip, 64, request, eid)
     lines.append(
-        f"CPU {_N}: MARK 0x0 FROM {ep} to-overlay: 98 bytes (98 captured), state {'new' if request else 'reply'}, "
+        f"CPU {_N}: MARK {_H} FROM {ep} to-overlay: 98 bytes (98 captured), state {'new' if request else 'reply'}, "
         f"interface cilium_vxlan, , identity {pod.identity}->{peer.identity}, orig-ip 0.0.0.0"
     )
     if lab.mode.node_port or lab.mode.masquerade == "bpf":  # to-netdev with SNAT on eth0
@@ -83,7 +89,7 @@ def _sends(lab: CiliumLab, pod: Endpoint, peer: Endpoint, request: bool) -> list
     return lines
 
 
-def _receives(lab: CiliumLab, pod: Endpoint, peer: Endpoint, request: bool) -> list[str]:
+def _receives(lab: CiliumLab, pod: Endpoint, peer: Endpoint, request: bool, eid: str) -> list[str]:
     """The VXLAN packet from ``peer``'s node arriving at ``pod``'s (from-netdev, where it
     runs), decapsulated (from-overlay) and delivered to ``pod`` (its conntrack, to-endpoint)."""
     node, peer_node = lab.node(pod.node), lab.node(peer.node)
@@ -96,13 +102,13 @@ def _receives(lab: CiliumLab, pod: Endpoint, peer: Endpoint, request: bool) -> l
         _dbg(0, f"Tunnel decap: id={peer.identity} flowlabel=0"),
         _dbg(0, f"Attempting local delivery for container id {ep} from seclabel {peer.identity}"),
     ]
-    lines += _lookup(ep, peer.ip, _N if request else "0", pod.ip, "0" if request else _N, 1, 0)
+    lines += _lookup(ep, peer.ip, eid if request else "0", pod.ip, "0" if request else eid, 1, 0)
     lines += _verdict(ep, "New" if request else "Reply", found=not request)
     if request:
         lines.append(_dbg(ep, f"Conntrack create: proxy-port=0 revnat=0 src-identity={peer.identity} lb=0.0.0.0"))
-    lines += _packet(pod.lxc_mac, pod.mac, peer.ip, pod.ip, 63, request)
+    lines += _packet(pod.lxc_mac, pod.mac, peer.ip, pod.ip, 63, request, eid)
     lines.append(
-        f"CPU {_N}: MARK 0x0 FROM {ep} to-endpoint: 98 bytes (98 captured), state {'new' if request else 'reply'}, "
+        f"CPU {_N}: MARK {_H} FROM {ep} to-endpoint: 98 bytes (98 captured), state {'new' if request else 'reply'}, "
         f"interface {pod.lxc}, , identity {peer.identity}->{pod.identity}, orig-ip {peer.ip}, to endpoint {ep}"
     )
     return lines
@@ -119,10 +125,14 @@ def applies(lab: CiliumLab) -> str | None:
     return None
 
 
-def cross_node_ping(lab: CiliumLab, src: Endpoint, dst: Endpoint) -> tuple[list[re.Pattern], list[re.Pattern]]:
-    """The lines (patterns) of the source's node and of the destination's node, in order."""
-    on_src = _sends(lab, src, dst, request=True) + _receives(lab, src, dst, request=False)
-    on_dst = _receives(lab, dst, src, request=True) + _sends(lab, dst, src, request=False)
+def cross_node_ping(
+    lab: CiliumLab, src: Endpoint, dst: Endpoint, echo_id: int | None = None
+) -> tuple[list[re.Pattern], list[re.Pattern]]:
+    """The lines (patterns) of the source's node and of the destination's node, in order
+    (``echo_id``: the ping's ICMP id, when it is known)."""
+    eid = _N if echo_id is None else str(echo_id)
+    on_src = _sends(lab, src, dst, True, eid) + _receives(lab, src, dst, False, eid)
+    on_dst = _receives(lab, dst, src, True, eid) + _sends(lab, dst, src, False, eid)
     return [_pattern(line) for line in on_src], [_pattern(line) for line in on_dst]
 
 

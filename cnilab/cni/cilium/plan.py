@@ -19,6 +19,8 @@ from ...model import ids
 from ...model.lab import DEVICE_MTU, Lab, Node, PodInstance, Route
 from ..base import LabView
 from . import identity, lb, maps
+from .values import datapath_debug
+
 # Helm's bpf.monitorAggregation as the agent's option level (pkg/option/monitor.go):
 # MONITOR_AGGREGATION in the datapath ("lowest", 1, has no Helm name).
 MONITOR_AGGREGATION_LEVEL = {"none": 0, "low": 2, "medium": 3, "maximum": 4}
@@ -399,7 +401,7 @@ def build(lab: Lab, router_ips: dict[str, IP4], health_ips: dict[str, IP4]) -> C
         masquerade_exclusion=values.ipv4NativeRoutingCIDR or str(pool),
         native_routing_cidr=values.ipv4NativeRoutingCIDR or None,
         node_port_enabled=values.nodePort.enabled,
-        datapath_debug=values.debug.datapath,
+        datapath_debug=datapath_debug(values),
         monitor_aggregation=MONITOR_AGGREGATION_LEVEL[values.bpf.monitorAggregation],
     )
     return CiliumLab(lab, mode, identities, nodes, pods)

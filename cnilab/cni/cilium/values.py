@@ -252,16 +252,15 @@ class CiliumBpf(OpenBlock):
     monitorAggregation: Literal["none", "low", "medium", "maximum"] = "medium"
 
 
-class CiliumDebug(OpenBlock):
-    enabled: bool = False
-    # Space- or comma-separated subsystems; "datapath" turns the datapath's debug messages
-    # on (DEBUG: "Conntrack lookup", "Encapsulating to node" in `cnilab monitor`).
-    verbose: str | None = None
-
-    @property
-    def datapath(self) -> bool:
-        """Whether the agent would pass --debug-verbose=datapath (the chart does so only with debug.enabled)."""
-        return self.enabled and "datapath" in re.split(r"[\s,]+", self.verbose or "")
+def datapath_debug(values: "CiliumValues") -> bool:
+    """Whether the agent runs with --debug-verbose=datapath, which the chart passes only with
+    debug.enabled: the datapath's debug messages ("Conntrack lookup", "Encapsulating to node"
+    in `cnilab monitor`). debug.verbose lists subsystems, separated by spaces or commas. The
+    block stays as written (the chart's check judges its types)."""
+    debug = (values.model_extra or {}).get("debug")
+    if not isinstance(debug, dict) or debug.get("enabled") is not True:
+        return False
+    return "datapath" in re.split(r"[\s,]+", str(debug.get("verbose") or ""))
 
 
 class CiliumNodePort(OpenBlock):
@@ -291,7 +290,6 @@ class CiliumValues(OpenBlock):
     enableIPv4Masquerade: bool = True
     ipam: CiliumIpam = CiliumIpam()
     bpf: CiliumBpf = CiliumBpf()
-    debug: CiliumDebug = CiliumDebug()
     nodePort: CiliumNodePort = CiliumNodePort()
     cluster: CiliumCluster = CiliumCluster()
     k8sServicePort: int = 6443

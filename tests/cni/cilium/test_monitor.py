@@ -100,3 +100,21 @@ def test_ct_list_reads_as_seed_001():
     assert any(line.startswith("ICMP OUT 10.0.1.134:135 -> 10.0.2.95:0 ") for line in lines)
     assert any(line.startswith("UDP OUT 172.18.0.3:55121 -> 172.18.0.4:8472 ") and "SourceSecurityID=0 " in line for line in lines)
     assert len(lines) == 4
+
+
+@pytest.mark.parametrize(
+    "debug,on",
+    [
+        ({"enabled": True, "verbose": "datapath"}, True),  # seed 000
+        ({"enabled": True, "verbose": "flow, datapath"}, True),
+        ({"enabled": False, "verbose": "datapath"}, False),  # the chart passes verbose only when enabled
+        ({"enabled": True}, False),
+        ({"enabled": True, "verbose": "datapathx"}, False),
+        (None, False),
+    ],
+)
+def test_datapath_debug_messages_need_debug_enabled_and_datapath(debug, on):
+    from cnilab.cni.cilium.values import CiliumValues, datapath_debug
+
+    values = CiliumValues.model_validate({} if debug is None else {"debug": debug})
+    assert datapath_debug(values) is on
