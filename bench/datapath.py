@@ -587,9 +587,11 @@ class _Node:
     mock_overlay: Path | None
 
 
-def _prepare(seed: str) -> _Node:
+def _prepare(seed: str, events: bool) -> _Node:
     """The node of ``seed`` running the most pods, its programs compiled from the model
-    (with synthetic interface indexes), the pod under test ``net`` if it runs there."""
+    (with synthetic interface indexes), the pod under test ``net`` if it runs there.
+    ``events``: every notification on (debug messages, monitor aggregation none), else
+    off (no debug messages, aggregation maximum: a trace only when conntrack reports)."""
     from cnilab.cni.cilium.sources import compile_object
     from cnilab.cni.cilium.bpfconfig import EndpointBpfConfig
     from cnilab.cni.cilium.headers import render_ep_config, render_node_config
@@ -608,7 +610,7 @@ def _prepare(seed: str) -> _Node:
         links["cilium_vxlan"] = {"ifindex": _IFINDEX["cilium_vxlan"], "mac": node.vxlan_mac}
     for i, p in enumerate(lab.pods_on(node.name)):
         links[p.lxc] = {"ifindex": 10 + 2 * i, "mac": p.lxc_mac}
-    cfg = node_config(lab, node.name, links)
+    cfg = dataclasses.replace(node_config(lab, node.name, links), debug=events, monitor_aggregation=0 if events else 4)
     client = pods[0]
     ep = EndpointBpfConfig(
         lxc_id=client.lxc_id, pod_name=client.name, ip=str(client.ip), mac=client.mac, node_mac=client.lxc_mac,
@@ -793,15 +795,28 @@ def _batch(sb, tmp: Path, program: str, frame: bytes, lines: int, repeat: int) -
     return [int(o["output"]["duration"]) for o in out]
 
 
-def _measure(n: _Node, sizes: Sizes, log) -> list[dict]:
+def _reader(sb) -> subprocess.Popen:
+    """A `cnilab monitor`-like reader of the sandbox's cilium_events (output discarded): with
+    one, notifications are copied into its rings, as on a node being monitored."""
+    return subprocess.Popen(
+        ["nsenter", f"--target={sb._holder.pid}", "--mount", "--", "bpftool", "map", "event_pipe", "pinned",
+         sb.map_path("cilium_events")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def _measure(n: _Node, sizes: Sizes, log, events: bool) -> list[dict]:
     from cnilab.bpf.testrun import Sandbox
 
     rows = []
+    readers = []
     with tempfile.TemporaryDirectory(prefix=PREFIX + "bpf-") as tmpdir, Sandbox() as sb, Sandbox() as mock_sb:
         tmp = Path(tmpdir)
         for obj in n.objects.values():
             sb.load(obj)
         _fill_maps(sb, n)
+        if events:
+            readers.append(_reader(sb))
         if n.mock_overlay:
             mock_sb.load(n.mock_overlay)
             _fill_maps(mock_sb, n)
@@ -809,34 +824,47 @@ def _measure(n: _Node, sizes: Sizes, log) -> list[dict]:
             key = bytearray(44)
             struct.pack_into("<II", key, 0, n.remote.identity, int(ipaddress.IPv4Address(str(n.lab.node(n.remote.node).ip))))
             mock_sb.update_map("test_tunnel_key", (0).to_bytes(4, "little"), bytes(key))
-        for case in _cases(n):
-            box = mock_sb if case.mock else sb
-            first = box.run(case.program, case.frame)  # a flow's first packet: creates its CT / NAT entries
-            problem = case.expect(first.retval, first.data)
-            if problem:
-                raise BenchError(f"{case.section} ({case.what}): {problem}")
-            single = _batch(box, tmp, case.program, case.frame, sizes.single_runs, 1)
-            hot = None
-            if case.hot == "repeat":
-                hot = statistics.median(_batch(box, tmp, case.program, case.frame, sizes.hot_calls, sizes.hot_repeat))
-            elif case.hot == "ttl":
-                hot = statistics.median(_batch(box, tmp, case.program, case.frame, sizes.ttl_calls, TTL_REPEAT))
-            row = {
-                "section": case.section,
-                "what": case.what,
-                "object": Path(str(box.programs[case.program])).parent.name.rsplit("-", 1)[0],
-                "verdict": {0: "OK", 2: "SHOT", 7: "REDIRECT"}.get(first.retval, str(first.retval)),
-                "hot_ns": round(hot, 1) if hot is not None else None,
-                "hot_method": {"repeat": f"repeat {sizes.hot_repeat} x {sizes.hot_calls}, median",
-                               "ttl": f"repeat {TTL_REPEAT} (TTL 255) x {sizes.ttl_calls}, median"}.get(case.hot),
-                "single_ns": statistics.median(single),
-                "first_packet_ns": first.duration_ns,
-                "mock_tunnel_key": case.mock,
-                "frame_bytes": len(case.frame),
-            }
-            rows.append(row)
-            log(f"    {row['section']:<15} {row['what']:<62} hot {row['hot_ns'] if hot is not None else '-':>6}  "
-                f"single {row['single_ns']:>6}")
+            if events:
+                readers.append(_reader(mock_sb))
+        time.sleep(0.2 if readers else 0)  # the readers' rings open
+        try:
+            rows = _measure_cases(n, sizes, log, sb, mock_sb, tmp)
+        finally:
+            for r in readers:
+                _stop(r)
+    return rows
+
+
+def _measure_cases(n: _Node, sizes: Sizes, log, sb, mock_sb, tmp: Path) -> list[dict]:
+    rows = []
+    for case in _cases(n):
+        box = mock_sb if case.mock else sb
+        first = box.run(case.program, case.frame)  # a flow's first packet: creates its CT / NAT entries
+        problem = case.expect(first.retval, first.data)
+        if problem:
+            raise BenchError(f"{case.section} ({case.what}): {problem}")
+        single = _batch(box, tmp, case.program, case.frame, sizes.single_runs, 1)
+        hot = None
+        if case.hot == "repeat":
+            hot = statistics.median(_batch(box, tmp, case.program, case.frame, sizes.hot_calls, sizes.hot_repeat))
+        elif case.hot == "ttl":
+            hot = statistics.median(_batch(box, tmp, case.program, case.frame, sizes.ttl_calls, TTL_REPEAT))
+        row = {
+            "section": case.section,
+            "what": case.what,
+            "object": Path(str(box.programs[case.program])).parent.name.rsplit("-", 1)[0],
+            "verdict": {0: "OK", 2: "SHOT", 7: "REDIRECT"}.get(first.retval, str(first.retval)),
+            "hot_ns": round(hot, 1) if hot is not None else None,
+            "hot_method": {"repeat": f"repeat {sizes.hot_repeat} x {sizes.hot_calls}, median",
+                           "ttl": f"repeat {TTL_REPEAT} (TTL 255) x {sizes.ttl_calls}, median"}.get(case.hot),
+            "single_ns": statistics.median(single),
+            "first_packet_ns": first.duration_ns,
+            "mock_tunnel_key": case.mock,
+            "frame_bytes": len(case.frame),
+        }
+        rows.append(row)
+        log(f"    {row['section']:<15} {row['what']:<62} hot {row['hot_ns'] if hot is not None else '-':>6}  "
+            f"single {row['single_ns']:>6}")
     return rows
 
 
@@ -867,10 +895,13 @@ def per_program(log=print, seeds: tuple[str, ...] = ("cilium_vxlan", "cilium_kpr
     t = time.perf_counter()
     result = {"kernel": os.uname().release, "sizes": dataclasses.asdict(sizes), "labs": {}}
     for seed in seeds:
-        n = _prepare(seed)
-        node = n.node.name.removeprefix(n.lab.name + "-")
-        log(f"  {seed} ({_mode(n.lab)}): node {node}, pod under test {n.client.name}")
-        result["labs"][seed] = {"mode": _mode(n.lab), "node": node, "pod": n.client.name, "rows": _measure(n, sizes, log)}
+        for events in (False, True):
+            n = _prepare(seed, events)
+            node = n.node.name.removeprefix(n.lab.name + "-")
+            label = f"{seed}, events {'on' if events else 'off'}"
+            log(f"  {label} ({_mode(n.lab)}): node {node}, pod under test {n.client.name}")
+            result["labs"][label] = {"mode": _mode(n.lab), "node": node, "pod": n.client.name, "events": events,
+                                     "rows": _measure(n, sizes, log, events)}
     result["seconds"] = round(time.perf_counter() - t, 1)
     return result
 

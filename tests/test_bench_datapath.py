@@ -84,7 +84,8 @@ def test_per_program_every_section_of_the_vxlan_node(tmp_path, monkeypatch):
     sizes = bd.Sizes(hot_repeat=1000, hot_calls=2, ttl_calls=4, single_runs=20)
     r = bd.per_program(log=lambda *a: None, seeds=("cilium_vxlan",), sizes=sizes)
 
-    rows = r["labs"]["cilium_vxlan"]["rows"]
+    assert set(r["labs"]) == {"cilium_vxlan, events off", "cilium_vxlan, events on"}
+    rows = r["labs"]["cilium_vxlan, events on"]["rows"]
     sections = {row["section"] for row in rows}
     assert sections == {"from-container", "from-overlay", "to-overlay", "to-host", "from-host", "from-netdev", "to-netdev"}
     for row in rows:
