@@ -94,6 +94,36 @@ def cmd_preflight(a) -> int:
     return 1 if bad else 0
 
 
+def cmd_doctor(a) -> int:
+    """Which of Cilium's kernel-dependent features (seed 004's table) a kernel supports, from
+    probes in throwaway namespaces: this machine's, or each machine of a lab's inventory."""
+    from .cni import get_plugin
+    from .machines import MachineError
+
+    plugin = get_plugin("cilium")
+    if a.inventory:
+        inv = _read_inventory(a.inventory)
+        machines = [inv.placement.machine(name) for name in inv.placement.used() or ["local"]]
+    else:
+        from .machines import get_machine
+
+        machines = [get_machine("@local")]
+    bad = 0
+    for machine in machines:
+        def run(script: str, m=machine) -> tuple[int, str, str]:
+            p = m.sh(script, check=False)
+            return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+        if len(machines) > 1:
+            print(f"{machine.name}:")
+        try:
+            print(plugin.doctor(run, a.evidence))
+        except (MachineError, RuntimeError) as e:
+            print(f"cnilab doctor: {machine.name}: {e}", file=sys.stderr)
+            bad += 1
+    return 1 if bad else 0
+
+
 def cmd_down(a) -> int:
     """pyinfra's down with the declaration; by cluster name when there is none."""
     if _is_inventory(a.lab):
@@ -358,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("preflight", help="what each machine of a lab's inventory lacks, one line per machine")
     p.add_argument("inventory", help="a lab's pyinfra inventory, e.g. inventories/cilium_vxlan_multihost.py")
     p.set_defaults(func=cmd_preflight)
+    p = sub.add_parser("doctor", help="which of Cilium's kernel-dependent features this kernel supports (seed 004's table), from probes")
+    p.add_argument("inventory", nargs="?", help="a lab's pyinfra inventory: probe each of its machines")
+    p.add_argument("--evidence", action="store_true", help="say what decided every verdict, yes ones too")
+    p.set_defaults(func=cmd_doctor)
     p = sub.add_parser("labs", help="the labs on this machine, found by name (no declaration needed)")
     p.set_defaults(func=cmd_labs)
     p = sub.add_parser("verify", help="pytest verify/ --lab LAB (--json: one JSON document of the results)")

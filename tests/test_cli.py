@@ -46,3 +46,15 @@ def test_render_writes_the_kind_spec_and_values(tmp_path):
     assert cli.main(["render", "cilium_vxlan", "-o", str(tmp_path)]) == 0
     assert "kubeProxyMode: none" in (tmp_path / "kind/cluster.yaml").read_text()
     assert "k8sServiceHost: 172.18.0.2" in (tmp_path / "cilium/values.yaml").read_text()
+
+
+def test_doctor_prints_seed_004s_table_for_this_kernel(capsys):
+    # Probed, not read from the version: this kernel (6.18) has no WireGuard and no fq qdisc,
+    # though any version number would say it has both.
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Cilium Feature ") and "| Minimum Kernel Version |" in out[0]
+    rows = {line.split("|")[0].strip(): line.split("|")[2].strip() for line in out[1:]}
+    assert len(rows) == 11
+    assert rows["WireGuard Transparent Encryption"].startswith("no: ip link add type wireguard")
+    assert rows["BPF-based host routing"] == "yes"

@@ -67,6 +67,14 @@ class CiliumPlugin(CniPlugin):
         chosen = set().union(*(TYPES[t] for t in types)) if types else set()
         return run(lab, backend, nodes, Options(verbosity, chosen, json, numeric), seconds)
 
+    def doctor(self, run, evidence: bool = False) -> str:
+        """Seed 004's table of Cilium's kernel-dependent features, each decided by probing the
+        kernel that ``run(script) -> (rc, stdout, stderr)`` reaches."""
+        from .doctor import doctor, format_table, kernel_release, parse, probe
+
+        out = probe(run)
+        return format_table(parse(out), kernel_release(out), evidence)
+
     def identity_list(self, lab) -> str:
         """`cnilab identity list`: the lab's identities as `cilium identity list` prints them,
         from the model (the numbers are the lab's own)."""

@@ -349,7 +349,9 @@ def _direct_helper(probes: Probes, prog: str, name: str) -> Check | None:
     helpers = kp.get("helpers", {})
     cprog, cname = CONTROL
     control = helpers.get(cprog, {}).get(cname)
-    if control is None or control["errno"] in (0, errno.EACCES):
+    if control is None:
+        return False, f"helper probe cannot tell: its control ({cname} for {cprog}) was not probed"
+    if control["errno"] in (0, errno.EACCES):
         return False, f"helper probe cannot tell: {cprog} was allowed {cname}"
     got = helpers.get(prog, {}).get(name)
     if got is None:
