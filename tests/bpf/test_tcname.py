@@ -30,7 +30,11 @@ def test_prog_id_reads_tc_json():
 
 
 def _sh(script: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["unshare", "--net", "sh", "-ec", script], cwd=cwd, capture_output=True, text=True)
+    # A network namespace and a bpffs of its own: tc's object loader makes its pin
+    # directories (tc/globals, ip, xdp) in whatever bpffs it sees, never the machine's here.
+    script = "mount -t bpf bpf /sys/fs/bpf\n" + script
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "--net", "sh", "-ec", script],
+                          cwd=cwd, capture_output=True, text=True)
 
 
 def test_a_filter_gets_the_name_and_keeps_its_program(tmp_path):
