@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import selectors
+import shlex
 import subprocess
 import sys
 import time
@@ -112,6 +113,11 @@ class Options:
             return fmt.format_json(event, names, self.numeric)
         return fmt.format_sample(event, self.verbosity, names, self.numeric)
 
+    def lines(self, event: fmt.Sample | fmt.Lost, names: dict[int, str], prefix: str = "") -> str:
+        """What to print for ``event``, each line after ``prefix``, newline-ended ("" for nothing)."""
+        out = self.render(event, names)
+        return "".join(f"{prefix}{line}\n" for line in out.split("\n")) if out else ""
+
 
 @dataclass
 class _Node:
@@ -184,9 +190,9 @@ def stream(
                     event = fmt.parse_bpftool_event(obj)
                     if event is None:
                         continue
-                    out = opts.render(event, node.names)
+                    out = opts.lines(event, node.names, node.prefix)
                     if out:
-                        write("\n".join(node.prefix + line for line in out.split("\n")) + "\n")
+                        write(out)
     except KeyboardInterrupt:
         pass
     finally:
@@ -252,21 +258,12 @@ def run(lab, backend, nodes: list[str], opts: Options, seconds: float | None) ->
     local = {n: backend.exec_argv(lab.name, n, node_command()) for n in nodes if n not in remote}
     rc = stream(local, opts, write, seconds, prefix) if local else 0
     for n in remote:
-        p = backend.run_in(lab.name, n, f"timeout {seconds:g} sh -c {_quote(node_command())}", check=False)
+        p = backend.run_in(lab.name, n, f"timeout {seconds:g} sh -c {shlex.quote(node_command())}", check=False)
         lines = p.stdout.decode(errors="replace").split("\n", 2)
         if len(lines) < 3:
             print(f"cnilab monitor: {n}: cannot read {EVENTS_PIN}: {p.stderr.decode(errors='replace').strip()}", file=sys.stderr)
             rc = 1
             continue
         names = ifnames(lines[0])
-        for event in events(lines[2]):
-            out = opts.render(event, names)
-            if out:
-                write("\n".join((f"{n}: " if prefix else "") + line for line in out.split("\n")) + "\n")
+        write("".join(opts.lines(event, names, f"{n}: " if prefix else "") for event in events(lines[2])))
     return rc
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from . import identity
 from .plan import CiliumLab, Endpoint
 
 SEPARATOR = "-" * 78
@@ -30,10 +29,9 @@ def _pattern(line: str) -> re.Pattern:
     return re.compile("".join(_OPEN.get(part) or re.escape(part) for part in re.split(r"(\{[NH]\})", line)) + "$")
 
 
-def _node_ip_identity(lab: CiliumLab, node: str) -> int:
-    """The identity a node's address has in another node's ipcache (6, or 7 for the control-plane)."""
-    n = lab.node(node)
-    return identity.ID_KUBE_APISERVER if n.role == "control-plane" else identity.ID_REMOTE_NODE
+def _ipcache_identity(lab: CiliumLab, seen_from: str, addr) -> int:
+    """The identity ``addr`` has in the ipcache of node ``seen_from``, as `up` fills it."""
+    return next(e.identity for e in lab.ipcache_entries(seen_from) if e.prefix == f"{addr}/32")
 
 
 def _dbg(source: int, text: str) -> str:
@@ -96,7 +94,7 @@ def _receives(lab: CiliumLab, pod: Endpoint, peer: Endpoint, request: bool, eid:
     ep = pod.lxc_id
     lines = []
     if lab.mode.netdev_programs:
-        seen = _node_ip_identity(lab, peer.node)
+        seen = _ipcache_identity(lab, pod.node, peer_node.ip)
         lines.append(_dbg(node.host_ep_id, f"Successfully mapped addr={peer_node.ip} to identity={seen}"))
     lines += [
         _dbg(0, f"Tunnel decap: id={peer.identity} flowlabel=0"),
